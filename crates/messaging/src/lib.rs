@@ -1,0 +1,137 @@
+//! Kafka client settings shared by eshop's producer and the kafka-consumer, read from the environment.
+//!
+//! The names follow the 2019 demo (`KAFKA_BOOTSTRAP_SERVERS`, topic `eshop-topic`,
+//! group `eshop-demo-app`). Any other librdkafka property can be set through
+//! `KAFKA_CONFIG`, e.g. `KAFKA_CONFIG=fetch.wait.max.ms=10,security.protocol=ssl`.
+
+use rdkafka::ClientConfig;
+use service_kit::config::{ConfigError, env_string};
+
+pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
+pub const KAFKA_TOPIC: &str = "KAFKA_TOPIC";
+pub const KAFKA_DLQ_TOPIC: &str = "KAFKA_DLQ_TOPIC";
+pub const KAFKA_GROUP_ID: &str = "KAFKA_GROUP_ID";
+/// Comma-separated `property=value` pairs passed to librdkafka as they are, last.
+pub const KAFKA_CONFIG: &str = "KAFKA_CONFIG";
+
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "kafka:9092";
+pub const DEFAULT_TOPIC: &str = "eshop-topic";
+pub const DEFAULT_GROUP_ID: &str = "eshop-demo-app";
+/// Appended to the topic to name the dead-letter topic.
+pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Where the broker is, which topics to use, and any librdkafka overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group_id: String,
+    pub overrides: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let topic = env_string(KAFKA_TOPIC, DEFAULT_TOPIC);
+        Ok(Self {
+            bootstrap_servers: env_string(KAFKA_BOOTSTRAP_SERVERS, DEFAULT_BOOTSTRAP_SERVERS),
+            dlq_topic: env_string(KAFKA_DLQ_TOPIC, &format!("{topic}{DLQ_SUFFIX}")),
+            topic,
+            group_id: env_string(KAFKA_GROUP_ID, DEFAULT_GROUP_ID),
+            overrides: parse_overrides(&env_string(KAFKA_CONFIG, ""))?,
+        })
+    }
+
+    /// Settings for a producer that must hear the broker's acknowledgement
+    /// within `ack_timeout_ms`, or report the record as failed.
+    pub fn producer_config(&self, ack_timeout_ms: u64) -> ClientConfig {
+        let mut config = self.base();
+        config
+            // The delivery report arrives within this time, with success or failure:
+            // the bound on how long a checkout waits for Kafka.
+            .set("message.timeout.ms", ack_timeout_ms.to_string())
+            // Every in-sync replica has the record before it counts as placed.
+            .set("acks", "all")
+            .set("linger.ms", "5");
+        self.apply_overrides(config)
+    }
+
+    /// Settings for an at-least-once consumer: nothing is committed
+    /// automatically; the application commits a message's offset only after
+    /// it has fully handled it.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut config = self.base();
+        config
+            .set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            // A group's first start reads what was published before it joined.
+            .set("auto.offset.reset", "earliest")
+            // A real broker answers a fetch as soon as data arrives, so this only
+            // bounds how long an idle fetch waits. Some brokers (Tansu 0.6) answer
+            // only when it expires; the local stack lowers it through KAFKA_CONFIG.
+            .set("fetch.wait.max.ms", "100")
+            // A consumer killed without leaving the group holds its partitions
+            // until this expires; librdkafka's 45 s default stalls a restart.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000");
+        self.apply_overrides(config)
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+    }
+
+    fn apply_overrides(&self, mut config: ClientConfig) -> ClientConfig {
+        for (key, value) in &self.overrides {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
+            _ => Err(ConfigError {
+                name: KAFKA_CONFIG,
+                value: spec.to_owned(),
+                reason: format!("{pair:?} is not property=value"),
+            }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_are_property_value_pairs() {
+        assert_eq!(
+            parse_overrides("fetch.wait.max.ms=10, linger.ms = 0").expect("valid"),
+            vec![("fetch.wait.max.ms".to_owned(), "10".to_owned()), ("linger.ms".to_owned(), "0".to_owned())]
+        );
+        assert!(parse_overrides("").expect("valid").is_empty());
+        assert!(parse_overrides("fetch.wait.max.ms").is_err());
+    }
+
+    #[test]
+    fn overrides_win_over_the_suite_defaults() {
+        let settings = KafkaSettings {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            topic: DEFAULT_TOPIC.into(),
+            dlq_topic: format!("{DEFAULT_TOPIC}{DLQ_SUFFIX}"),
+            group_id: DEFAULT_GROUP_ID.into(),
+            overrides: vec![("fetch.wait.max.ms".into(), "10".into())],
+        };
+        let config = settings.consumer_config();
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("group.id"), Some(DEFAULT_GROUP_ID));
+    }
+}

@@ -1,0 +1,57 @@
+//! Prints each finished trace as an indented tree: the trace view of `make run` when no Jaeger runs.
+//!
+//! Usage: `otlp-sink [ADDR]` (default `127.0.0.1:4318`), then point the services'
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` at `http://ADDR`. A trace is printed once no new
+//! span has arrived for it for two seconds, and printed again if more arrive.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use otlp_sink::{Receiver, SpanRecord, tree};
+use tokio::time::Instant;
+
+const DEFAULT_ADDR: &str = "127.0.0.1:4318";
+/// Quiet time after which a trace counts as finished.
+const SETTLE: Duration = Duration::from_secs(2);
+/// Printed traces are forgotten after this long without news, to bound memory.
+const FORGET: Duration = Duration::from_secs(120);
+
+struct Pending {
+    spans: Vec<SpanRecord>,
+    changed: Instant,
+    printed: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr: SocketAddr = std::env::args().nth(1).as_deref().unwrap_or(DEFAULT_ADDR).parse()?;
+    let receiver = Receiver::start(addr).await?;
+    println!("otlp-sink: receiving OTLP/HTTP traces at {}", receiver.endpoint());
+
+    let mut traces: HashMap<String, Pending> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let now = Instant::now();
+        for span in receiver.store().drain() {
+            let pending = traces.entry(span.trace_id.clone()).or_insert_with(|| Pending {
+                spans: Vec::new(),
+                changed: now,
+                printed: 0,
+            });
+            pending.spans.push(span);
+            pending.changed = now;
+        }
+        for pending in traces.values_mut() {
+            if pending.spans.len() > pending.printed && now - pending.changed >= SETTLE {
+                let update = if pending.printed > 0 { " (updated)" } else { "" };
+                println!("\n{}{update}", tree::render(&pending.spans).trim_end());
+                pending.printed = pending.spans.len();
+            }
+        }
+        traces.retain(|_, pending| now - pending.changed < FORGET || pending.spans.len() > pending.printed);
+    }
+    Ok(())
+}

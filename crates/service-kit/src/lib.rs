@@ -1,0 +1,16 @@
+//! What every HTTP service of the suite shares: serving with graceful shutdown, health probes,
+//! configuration from the environment and RFC 9457 problem+json errors.
+//!
+//! A service's `main.rs` reads its config, calls `telemetry::init`, then
+//! [`bind`] and [`serve`] with the router that [`service_router`] assembles.
+
+pub mod config;
+pub mod health;
+pub mod json;
+pub mod problem;
+mod serve;
+
+pub use health::Readiness;
+pub use json::Json;
+pub use problem::Problem;
+pub use serve::{MAX_BODY_BYTES, bind, serve, service_router, shutdown_signal};

@@ -1,0 +1,128 @@
+//! Log lines that say which trace and span they belong to: readable text, or JSON lines for Kubernetes.
+//!
+//! A line written inside a span carries `trace_id` and `span_id`, so a user can
+//! go from a log line to the trace in Jaeger and back.
+
+use std::fmt;
+
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::{Event, Subscriber, field::Field};
+use tracing_subscriber::{
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::Writer,
+        time::{FormatTime as _, SystemTime},
+    },
+    registry::LookupSpan,
+};
+
+/// `json` for one JSON object per line; anything else (or unset) for text.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// Reads [`LOG_FORMAT`].
+    pub fn from_env() -> Self {
+        match std::env::var(LOG_FORMAT) {
+            Ok(value) if value.trim().eq_ignore_ascii_case("json") => Self::Json,
+            _ => Self::Text,
+        }
+    }
+}
+
+/// A [`FormatEvent`] that adds the current trace and span ids to every line.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFormat {
+    format: LogFormat,
+}
+
+impl EventFormat {
+    pub fn new(format: LogFormat) -> Self {
+        Self { format }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for EventFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let span = event
+            .parent()
+            .and_then(|id| ctx.span(id))
+            .or_else(|| ctx.lookup_current());
+        let ids = span.as_ref().and_then(|span| trace_and_span_ids(&span.id()));
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let metadata = event.metadata();
+
+        match self.format {
+            LogFormat::Text => {
+                write!(writer, "{timestamp} {:>5} ", metadata.level())?;
+                if let Some((trace_id, span_id)) = &ids {
+                    write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
+                }
+                write!(writer, "{}: ", metadata.target())?;
+                ctx.field_format().format_fields(writer.by_ref(), event)?;
+                writeln!(writer)
+            }
+            LogFormat::Json => {
+                let mut line = serde_json::Map::new();
+                line.insert("timestamp".into(), timestamp.into());
+                line.insert("level".into(), metadata.level().as_str().into());
+                line.insert("target".into(), metadata.target().into());
+                event.record(&mut JsonFields(&mut line));
+                if let Some(span) = &span {
+                    line.insert("span".into(), span.name().into());
+                }
+                if let Some((trace_id, span_id)) = ids {
+                    line.insert("trace_id".into(), trace_id.into());
+                    line.insert("span_id".into(), span_id.into());
+                }
+                writeln!(writer, "{}", serde_json::Value::Object(line))
+            }
+        }
+    }
+}
+
+fn trace_and_span_ids(id: &tracing::span::Id) -> Option<(String, String)> {
+    let cx = tracing::dispatcher::get_default(|dispatch| tracing_opentelemetry::get_otel_context(id, dispatch))?;
+    let span_context = cx.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| (span_context.trace_id().to_string(), span_context.span_id().to_string()))
+}
+
+/// Writes an event's fields as top-level JSON members, numbers and booleans kept as such.
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().into(), value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().into(), format!("{value:?}").into());
+    }
+}

@@ -1,0 +1,209 @@
+//! Which headers carry the trace between processes, for HTTP and Kafka alike.
+//!
+//! Istio's sidecars speak one of two formats depending on the mesh's tracing
+//! provider: W3C Trace Context (the OpenTelemetry provider) or B3 (the Zipkin
+//! provider). The default set below extracts either and injects both, so the
+//! services keep one trace whichever the mesh uses. `OTEL_PROPAGATORS` narrows
+//! or reorders the set with the names the OpenTelemetry specification defines.
+//!
+//! `x-request-id` is not a trace format, but Istio lists it among the headers
+//! an application must copy from its inbound request onto its outbound calls.
+//! It rides in the same [`Context`] as the span, through [`RequestIdPropagator`],
+//! so the HTTP client and the Kafka producer forward it without knowing of it.
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator},
+};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+pub use b3::{B3Encoding, B3Propagator};
+
+mod b3;
+
+/// The variable the OpenTelemetry specification names for choosing propagators.
+pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+
+/// The suite's default when `OTEL_PROPAGATORS` is unset.
+///
+/// On extraction the last propagator that finds a context wins. When a request
+/// carries both formats, the mesh has refreshed only its own one; Istio's
+/// current default provider is OpenTelemetry, so W3C comes last and wins. In a
+/// mesh on the Zipkin provider set `OTEL_PROPAGATORS=b3multi` (see README).
+pub const DEFAULT_PROPAGATORS: &str = "b3multi,tracecontext,baggage";
+
+/// The request id header that Envoy creates at the edge and that every hop must forward.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// An `OTEL_PROPAGATORS` entry this suite cannot honour.
+#[derive(Debug, thiserror::Error)]
+#[error("{OTEL_PROPAGATORS}: unsupported propagator {0:?} (supported: tracecontext, baggage, b3, b3multi, none)")]
+pub struct UnsupportedPropagator(pub String);
+
+/// Builds the propagator set named by `spec`, a comma-separated list as in `OTEL_PROPAGATORS`.
+///
+/// [`RequestIdPropagator`] is always added: forwarding `x-request-id` is not optional in a mesh.
+pub fn propagator_from_spec(spec: &str) -> Result<TextMapCompositePropagator, UnsupportedPropagator> {
+    let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    for name in spec.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        match name {
+            "tracecontext" => propagators.push(Box::new(TraceContextPropagator::new())),
+            "baggage" => propagators.push(Box::new(BaggagePropagator::new())),
+            // Both B3 variants extract the single and the multi-header forms;
+            // they differ only in what they inject.
+            "b3" => propagators.push(Box::new(B3Propagator::new(B3Encoding::SingleHeader))),
+            "b3multi" => propagators.push(Box::new(B3Propagator::new(B3Encoding::MultipleHeaders))),
+            "none" => {}
+            other => return Err(UnsupportedPropagator(other.to_owned())),
+        }
+    }
+    propagators.push(Box::new(RequestIdPropagator));
+    Ok(TextMapCompositePropagator::new(propagators))
+}
+
+/// Reads `OTEL_PROPAGATORS`, falling back to [`DEFAULT_PROPAGATORS`].
+pub fn propagator_from_env() -> Result<TextMapCompositePropagator, UnsupportedPropagator> {
+    let spec = std::env::var(OTEL_PROPAGATORS).unwrap_or_default();
+    if spec.trim().is_empty() {
+        propagator_from_spec(DEFAULT_PROPAGATORS)
+    } else {
+        propagator_from_spec(&spec)
+    }
+}
+
+/// The context the caller sent in these HTTP headers, through the global propagator.
+pub fn extract_http(headers: &http::HeaderMap) -> Context {
+    extract(&HeaderExtractor(headers))
+}
+
+/// Writes `cx` into these HTTP headers, through the global propagator.
+pub fn inject_http(cx: &Context, headers: &mut http::HeaderMap) {
+    inject(cx, &mut HeaderInjector(headers));
+}
+
+/// The context found in any carrier (HTTP headers, Kafka headers, a map).
+pub fn extract(carrier: &dyn Extractor) -> Context {
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(carrier))
+}
+
+/// Writes `cx` into any carrier.
+pub fn inject(cx: &Context, carrier: &mut dyn Injector) {
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(cx, carrier));
+}
+
+/// The `x-request-id` of the request this context belongs to, if the caller sent one.
+pub fn request_id(cx: &Context) -> Option<&str> {
+    cx.get::<RequestId>().map(|id| id.0.as_str())
+}
+
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// Carries `x-request-id` from an inbound carrier to every outbound one, inside the [`Context`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdPropagator;
+
+const REQUEST_ID_FIELDS: [String; 0] = [];
+
+impl TextMapPropagator for RequestIdPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        if let Some(id) = request_id(cx) {
+            injector.set(X_REQUEST_ID, id.to_owned());
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        match extractor.get(X_REQUEST_ID).map(str::trim) {
+            Some(id) if !id.is_empty() => cx.with_value(RequestId(id.to_owned())),
+            _ => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        opentelemetry::propagation::text_map_propagator::FieldIter::new(&REQUEST_ID_FIELDS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+    use std::collections::HashMap;
+
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN_ID: &str = "00f067aa0ba902b7";
+
+    fn extract_with(spec: &str, headers: &[(&str, &str)]) -> Context {
+        let carrier: HashMap<String, String> =
+            headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        propagator_from_spec(spec).expect("valid spec").extract(&carrier)
+    }
+
+    fn ids(cx: &Context) -> (String, String) {
+        let sc = cx.span().span_context().clone();
+        (sc.trace_id().to_string(), sc.span_id().to_string())
+    }
+
+    #[test]
+    fn default_set_extracts_w3c_b3_single_and_b3_multi() {
+        let w3c = extract_with(
+            DEFAULT_PROPAGATORS,
+            &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))],
+        );
+        let single = extract_with(DEFAULT_PROPAGATORS, &[("b3", &format!("{TRACE_ID}-{SPAN_ID}-1"))]);
+        let multi = extract_with(
+            DEFAULT_PROPAGATORS,
+            &[("x-b3-traceid", TRACE_ID), ("x-b3-spanid", SPAN_ID), ("x-b3-sampled", "1")],
+        );
+        for cx in [w3c, single, multi] {
+            assert_eq!(ids(&cx), (TRACE_ID.to_owned(), SPAN_ID.to_owned()));
+            assert!(cx.span().span_context().is_remote());
+            assert!(cx.span().span_context().is_sampled());
+        }
+    }
+
+    #[test]
+    fn default_set_injects_w3c_and_b3_and_the_request_id() {
+        let incoming = extract_with(
+            DEFAULT_PROPAGATORS,
+            &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01")), ("x-request-id", "req-42")],
+        );
+        let mut out: HashMap<String, String> = HashMap::new();
+        propagator_from_spec(DEFAULT_PROPAGATORS)
+            .expect("valid spec")
+            .inject_context(&incoming, &mut out);
+        assert_eq!(out["traceparent"], format!("00-{TRACE_ID}-{SPAN_ID}-01"));
+        assert_eq!(out["x-b3-traceid"], TRACE_ID);
+        assert_eq!(out["x-b3-spanid"], SPAN_ID);
+        assert_eq!(out["x-request-id"], "req-42");
+    }
+
+    #[test]
+    fn w3c_wins_over_a_stale_b3_context_by_default() {
+        let other_span = "1111111111111111";
+        let cx = extract_with(
+            DEFAULT_PROPAGATORS,
+            &[
+                ("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01")),
+                ("x-b3-traceid", TRACE_ID),
+                ("x-b3-spanid", other_span),
+            ],
+        );
+        assert_eq!(ids(&cx).1, SPAN_ID);
+    }
+
+    #[test]
+    fn spec_parsing_rejects_unknown_names_and_honours_none() {
+        assert!(propagator_from_spec("tracecontext,jaeger").is_err());
+        let cx = extract_with("none", &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))]);
+        assert!(!cx.span().span_context().is_valid());
+        let mut out: HashMap<String, String> = HashMap::new();
+        propagator_from_spec("b3").expect("valid").inject_context(
+            &extract_with("tracecontext", &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))]),
+            &mut out,
+        );
+        assert_eq!(out["b3"], format!("{TRACE_ID}-{SPAN_ID}-1"));
+        assert!(!out.contains_key("traceparent"));
+    }
+}

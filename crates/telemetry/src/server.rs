@@ -1,0 +1,139 @@
+//! The server side: one SERVER span per inbound HTTP request, continuing the caller's trace.
+//!
+//! [`trace_request`] is an axum middleware. Apply it with `Router::layer` so that
+//! it runs after routing and can name the span after the matched route
+//! (`POST /createOrder`), as the HTTP semantic conventions ask.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
+use http::{HeaderMap, HeaderValue, header};
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::{Instrument as _, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::propagation::{self, X_REQUEST_ID};
+
+/// The W3C Trace Context Level 2 response header naming the trace a request landed in.
+pub const TRACERESPONSE: &str = "traceresponse";
+
+/// Opens the SERVER span of one request, runs the rest of the stack inside it,
+/// then records the response status and answers with a `traceresponse` header.
+pub async fn trace_request(request: Request, next: Next) -> Response {
+    let span = server_span(&request);
+    // Fails only when tracing is off (OTEL_SDK_DISABLED), where there is no parent to set.
+    let _ = span.set_parent(propagation::extract_http(request.headers()));
+    if let Some(request_id) = header_str(request.headers(), X_REQUEST_ID) {
+        span.set_attribute("http.request.header.x-request-id", request_id.to_owned());
+    }
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    // For SERVER spans only 5xx are errors: a 4xx is the caller's mistake.
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+        span.record("error.type", status.as_str());
+    }
+    if let Some(value) = traceresponse(&span) {
+        response.headers_mut().insert(TRACERESPONSE, value);
+    }
+    response
+}
+
+fn server_span(request: &Request) -> Span {
+    let method = request.method().as_str();
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let (server_address, server_port) = host_and_port(request.headers());
+    tracing::info_span!(
+        "HTTP request",
+        otel.name = name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = Empty,
+        url.path = request.uri().path(),
+        url.scheme = "http",
+        server.address = server_address,
+        server.port = server_port,
+        client.address = client_address(request),
+        user_agent.original = header_str(request.headers(), header::USER_AGENT.as_str()),
+        error.type = Empty,
+    )
+}
+
+/// The original client: the first `x-forwarded-for` hop when a proxy (an Envoy
+/// sidecar, the ingress gateway) put one there, otherwise the TCP peer.
+fn client_address(request: &Request) -> Option<String> {
+    header_str(request.headers(), "x-forwarded-for")
+        .and_then(|hops| hops.split(',').next())
+        .map(|hop| hop.trim().to_owned())
+        .filter(|hop| !hop.is_empty())
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string())
+        })
+}
+
+fn host_and_port(headers: &HeaderMap) -> (Option<&str>, Option<u16>) {
+    let Some(host) = header_str(headers, header::HOST.as_str()) else {
+        return (None, None);
+    };
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(']') || host.starts_with('[') => match port.parse() {
+            Ok(port) => (Some(name), Some(port)),
+            Err(_) => (Some(host), None),
+        },
+        _ => (Some(host), None),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn traceresponse(span: &Span) -> Option<HeaderValue> {
+    let cx = span.context();
+    let span_context = cx.span().span_context().clone();
+    if !span_context.is_valid() {
+        return None;
+    }
+    let value = format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        span_context.trace_flags().to_u8()
+    );
+    HeaderValue::from_str(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_str(host).expect("valid"));
+        headers
+    }
+
+    #[test]
+    fn host_header_is_split_into_address_and_port() {
+        assert_eq!(host_and_port(&headers("eshop:8080")), (Some("eshop"), Some(8080)));
+        assert_eq!(host_and_port(&headers("eshop")), (Some("eshop"), None));
+        assert_eq!(host_and_port(&headers("[::1]:80")), (Some("[::1]"), Some(80)));
+        assert_eq!(host_and_port(&HeaderMap::new()), (None, None));
+    }
+}

@@ -1,0 +1,111 @@
+//! The Tansu Kafka-protocol broker as a child process, with the suite's topics created.
+
+use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::process::{Child, Command};
+
+use crate::WAIT;
+
+/// Topics the suite uses, created with this many partitions.
+pub const TOPICS: [&str; 2] = ["eshop-topic", "eshop-topic.dlq"];
+pub const PARTITIONS: u32 = 3;
+
+/// The Tansu binary: `TANSU_BIN`, else where `scripts/install-tansu.sh` puts it, else `tansu` on PATH.
+pub fn tansu_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TANSU_BIN") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+    if let Some(cache) = cache {
+        let installed = cache.join("eshop-tracing/tansu-0.6.0/bin/tansu");
+        if installed.exists() {
+            return installed;
+        }
+    }
+    PathBuf::from("tansu")
+}
+
+/// A Tansu broker with in-memory storage on a free loopback port.
+#[derive(Debug)]
+pub struct Broker {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts a broker and creates [`TOPICS`].
+    pub async fn start() -> Self {
+        let port = free_port();
+        let mut broker = Self { addr: SocketAddr::from(([127, 0, 0, 1], port)), child: None };
+        broker.start_again().await;
+        broker
+    }
+
+    /// `host:port` for `KAFKA_BOOTSTRAP_SERVERS`.
+    pub fn bootstrap_servers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Kills the broker. With in-memory storage its topics and offsets are gone.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the broker on the same port and creates the topics again.
+    pub async fn start_again(&mut self) {
+        self.stop().await;
+        let url = format!("tcp://{}", self.addr);
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            // The broker's own telemetry is not part of the suite's traces.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("cannot start {}: {err}; run scripts/install-tansu.sh", tansu_binary().display())
+            });
+        self.child = Some(child);
+        for topic in TOPICS {
+            self.create_topic(topic).await;
+        }
+    }
+
+    /// Creates a topic, retrying while the broker is still starting.
+    async fn create_topic(&self, topic: &str) {
+        let url = format!("tcp://{}", self.addr);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let output = Command::new(tansu_binary())
+                .args(["topic", "create", topic, "--broker", &url, "--partitions", &PARTITIONS.to_string()])
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .output()
+                .await
+                .expect("run tansu topic create");
+            if output.status.success() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cannot create topic {topic}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            // Polling a starting process: there is no readiness signal to wait on.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}

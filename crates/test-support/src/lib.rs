@@ -1,0 +1,20 @@
+//! Test helpers: apps on port 0, the real binaries as processes, the Tansu broker, and trace assertions.
+//!
+//! Unit-level tests call [`spawn_app`] with a service's `app(state)`; end-to-end
+//! tests start a [`Stack`] of real processes exporting to an in-process OTLP
+//! receiver, and check the [`Trace`] it received.
+
+mod app;
+mod broker;
+mod process;
+mod stack;
+mod trace;
+
+pub use app::{TestApp, spawn_app};
+pub use broker::{Broker, tansu_binary};
+pub use process::{ServiceProcess, binary_path};
+pub use stack::{Stack, StackOptions};
+pub use trace::{SpanKind, SpanRecord, Trace};
+
+/// How long tests wait for anything asynchronous (a trace, a consumer) before failing.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -1,0 +1,162 @@
+//! The suite's real binaries started as child processes, found on the port they report.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncRead, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+};
+
+use crate::WAIT;
+
+/// Variables a child must not inherit from the shell running the tests.
+const SCRUBBED_PREFIXES: [&str; 3] = ["OTEL_", "KAFKA_", "NOTIFY_"];
+const SCRUBBED: [&str; 8] = [
+    "RUST_LOG", "LOG_FORMAT", "PORT", "HOST", "INVENTORY_URL", "BILLING_URL", "DELIVERY_URL", "NOTIFICATION_URL",
+];
+
+/// Where cargo put the workspace binary `name`, beside the running test executable.
+pub fn binary_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let mut dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A running service binary; killed when dropped, its log printed if the test failed.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    pub name: String,
+    pub addr: SocketAddr,
+    envs: Vec<(String, String)>,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServiceProcess {
+    /// Starts binary `name` on `127.0.0.1` and a free port, with JSON logs and
+    /// these variables, and waits for its `listening` log line.
+    pub async fn start(name: &str, envs: &[(String, String)]) -> Self {
+        let mut all = vec![
+            ("LOG_FORMAT".to_owned(), "json".to_owned()),
+            ("HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("PORT".to_owned(), "0".to_owned()),
+        ];
+        all.extend(envs.iter().cloned());
+        Self::spawn(name, all).await
+    }
+
+    async fn spawn(name: &str, envs: Vec<(String, String)>) -> Self {
+        let mut command = Command::new(binary_path(name));
+        for (key, _) in std::env::vars() {
+            if SCRUBBED_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || SCRUBBED.contains(&key.as_str()) {
+                command.env_remove(key);
+            }
+        }
+        command
+            .envs(envs.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (listening_tx, mut listening) = mpsc::channel(1);
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(collect(stdout, logs.clone(), Some(listening_tx)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(collect(stderr, logs.clone(), None));
+        }
+        let addr = tokio::time::timeout(WAIT, listening.recv()).await.ok().flatten().unwrap_or_else(|| {
+            panic!(
+                "{name} did not report `listening` within {WAIT:?}; its output:\n{}",
+                logs.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
+            )
+        });
+        Self { name: name.to_owned(), addr, envs, child, logs }
+    }
+
+    /// `http://ADDR` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every line the process printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sends SIGTERM (what Kubernetes and Ctrl-C do) and waits for the exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            assert!(sent.is_ok_and(|status| status.success()), "cannot signal {}", self.name);
+        }
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not exit within {WAIT:?} of SIGTERM", self.name))
+            .expect("wait for the child")
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the same binary again on the same port with the same variables.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let mut envs = self.envs.clone();
+        envs.push(("PORT".to_owned(), self.addr.port().to_string()));
+        let logs = self.logs();
+        *self = Self::spawn(&self.name.clone(), envs).await;
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner).splice(0..0, logs);
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- {} output -----\n{}", self.name, self.logs().join("\n"));
+        }
+    }
+}
+
+async fn collect(
+    stream: impl AsyncRead + Unpin,
+    logs: Arc<Mutex<Vec<String>>>,
+    listening: Option<mpsc::Sender<SocketAddr>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(listening) = &listening
+            && let Some(addr) = listening_addr(&line)
+        {
+            let _ = listening.try_send(addr);
+        }
+        logs.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+    }
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    if value.get("message")?.as_str()? != "listening" {
+        return None;
+    }
+    value.get("addr")?.as_str()?.parse().ok()
+}

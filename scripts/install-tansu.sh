@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+#! Installs the Tansu Kafka-protocol broker once and reuses it afterwards.
+# Tansu is the embedded broker for `make run` and the tests (no Apache Kafka
+# distribution is reachable from the package registries). Building it takes
+# 8 to 12 minutes on 2 cores, so it goes into a per-user cache shared by every
+# clone, and this script prints the binary's path when it is already there.
+set -euo pipefail
+
+TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
+TANSU_ROOT="${TANSU_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/tansu-${TANSU_VERSION}}"
+bin="$TANSU_ROOT/bin/tansu"
+
+if [ -x "$bin" ]; then
+  echo "$bin"
+  exit 0
+fi
+
+echo "installing tansu $TANSU_VERSION into $TANSU_ROOT (takes about 12 minutes, once)" >&2
+# dynostore brings the in-memory storage engine (memory://) used locally.
+cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore \
+  --root "$TANSU_ROOT" >&2
+echo "$bin"

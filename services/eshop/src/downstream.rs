@@ -1,0 +1,166 @@
+//! eshop's calls to inventory, billing and delivery, and the undo calls that reverse them.
+
+use std::{fmt, time::Duration};
+
+use api::{
+    Delivery, DeliveryRequest, OrderLine, OrderRef, Payment, PaymentRequest, Reservation, ReserveRequest, paths,
+};
+use axum::http::StatusCode;
+use reqwest_middleware::ClientWithMiddleware;
+use serde::{Serialize, de::DeserializeOwned};
+use service_kit::Problem;
+use uuid::Uuid;
+
+use crate::{Config, StartError};
+
+/// Attempts at an undo call before it is given up and logged as an error.
+const UNDO_ATTEMPTS: u32 = 3;
+const UNDO_FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A service eshop calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Inventory,
+    Billing,
+    Delivery,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inventory => "inventory",
+            Self::Billing => "billing",
+            Self::Delivery => "delivery",
+        }
+    }
+
+    /// The call that reverses what this service did for an order.
+    fn undo_path(self) -> &'static str {
+        match self {
+            Self::Inventory => paths::CANCEL_ORDER,
+            Self::Billing => paths::REFUND,
+            Self::Delivery => paths::CANCEL_DELIVERY,
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a call to another service went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{service} is unreachable: {source}")]
+    Unreachable { service: Service, source: reqwest_middleware::Error },
+    #[error("{service} did not answer within {timeout:?}")]
+    TimedOut { service: Service, timeout: Duration },
+    #[error("{service} refused the request with {status}{}", detail(.problem))]
+    Refused { service: Service, status: StatusCode, problem: Option<Problem> },
+    #[error("{service} failed with {status}{}", detail(.problem))]
+    Failed { service: Service, status: StatusCode, problem: Option<Problem> },
+    #[error("{service} answered with a body eshop cannot read: {source}")]
+    BadResponse { service: Service, source: reqwest::Error },
+}
+
+fn detail(problem: &Option<Problem>) -> String {
+    problem.as_ref().map(|problem| format!(": {}", problem.detail)).unwrap_or_default()
+}
+
+#[derive(Debug)]
+pub(crate) struct Downstream {
+    client: ClientWithMiddleware,
+    timeout: Duration,
+    inventory: String,
+    billing: String,
+    delivery: String,
+}
+
+impl Downstream {
+    pub(crate) fn new(config: &Config) -> Result<Self, StartError> {
+        Ok(Self {
+            client: telemetry::client::http_client(config.http_timeout)?,
+            timeout: config.http_timeout,
+            inventory: config.inventory_url.clone(),
+            billing: config.billing_url.clone(),
+            delivery: config.delivery_url.clone(),
+        })
+    }
+
+    pub(crate) async fn reserve(&self, order_id: Uuid, items: &[OrderLine]) -> Result<Reservation, CallError> {
+        let body = ReserveRequest { order_id, items: items.to_vec() };
+        self.post(Service::Inventory, paths::CREATE_ORDER, &body).await
+    }
+
+    pub(crate) async fn charge(&self, order_id: Uuid, email: &str, items: &[OrderLine]) -> Result<Payment, CallError> {
+        let body = PaymentRequest { order_id, email: email.to_owned(), items: items.to_vec() };
+        self.post(Service::Billing, paths::PAYMENT, &body).await
+    }
+
+    pub(crate) async fn arrange_delivery(
+        &self,
+        order_id: Uuid,
+        email: &str,
+        items: &[OrderLine],
+    ) -> Result<Delivery, CallError> {
+        let body = DeliveryRequest { order_id, email: email.to_owned(), items: items.to_vec() };
+        self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
+    }
+
+    /// Reverses what `service` did for the order, retrying with backoff: the
+    /// undo calls are idempotent, so a retry after an unclear outcome is safe.
+    pub(crate) async fn undo(&self, service: Service, order_id: Uuid) -> Result<(), CallError> {
+        let mut backoff = UNDO_FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            match self.send(service, service.undo_path(), &OrderRef { order_id }).await {
+                Ok(_) => return Ok(()),
+                Err(err) if attempt < UNDO_ATTEMPTS && !matches!(err, CallError::Refused { .. }) => {
+                    tracing::warn!(%service, attempt, error = %err, "undo call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, service: Service, path: &str, body: &B) -> Result<R, CallError> {
+        let response = self.send(service, path, body).await?;
+        response.json().await.map_err(|source| CallError::BadResponse { service, source })
+    }
+
+    async fn send<B: Serialize>(&self, service: Service, path: &str, body: &B) -> Result<reqwest::Response, CallError> {
+        let base = match service {
+            Service::Inventory => &self.inventory,
+            Service::Billing => &self.billing,
+            Service::Delivery => &self.delivery,
+        };
+        let result = self.client.post(format!("{base}{path}")).json(body).send().await;
+        let response = match result {
+            Ok(response) => response,
+            Err(err) if is_timeout(&err) => return Err(CallError::TimedOut { service, timeout: self.timeout }),
+            Err(source) => return Err(CallError::Unreachable { service, source }),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let problem = response.json::<Problem>().await.ok();
+        Err(if status.is_client_error() {
+            CallError::Refused { service, status, problem }
+        } else {
+            CallError::Failed { service, status, problem }
+        })
+    }
+}
+
+fn is_timeout(err: &reqwest_middleware::Error) -> bool {
+    match err {
+        reqwest_middleware::Error::Reqwest(err) => err.is_timeout(),
+        reqwest_middleware::Error::Middleware(_) => false,
+    }
+}

@@ -1,0 +1,69 @@
+//! The one error type of eshop, and how each failure is answered (problem+json) and logged.
+
+use api::validation::Violation;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use service_kit::Problem;
+
+use crate::{
+    Service,
+    downstream::CallError,
+    publisher::PublishError,
+};
+
+/// Why a checkout did not place an order. Every variant but `Invalid` comes
+/// after the steps already done were undone.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("the order is invalid")]
+    Invalid(Vec<Violation>),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("the checkout task stopped: {0}")]
+    Aborted(tokio::task::JoinError),
+}
+
+impl IntoResponse for CheckoutError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let problem = match self {
+            Self::Invalid(violations) => Problem::invalid_input(&violations),
+            // Business answers from a service are passed on as they are.
+            Self::Call(CallError::Refused { service: Service::Inventory, status: StatusCode::CONFLICT, problem }) => {
+                passed_on(StatusCode::CONFLICT, "out-of-stock", "Not enough stock", problem, detail)
+            }
+            Self::Call(CallError::Refused { service: Service::Billing, status: StatusCode::PAYMENT_REQUIRED, problem }) => {
+                passed_on(StatusCode::PAYMENT_REQUIRED, "payment-declined", "Payment declined", problem, detail)
+            }
+            Self::Call(CallError::TimedOut { service, .. }) => {
+                Problem::new(StatusCode::GATEWAY_TIMEOUT, "downstream-timeout", format!("{service} timed out"), detail)
+                    .with("service", service.name())
+            }
+            Self::Call(
+                CallError::Unreachable { service, .. }
+                | CallError::Failed { service, .. }
+                | CallError::Refused { service, .. }
+                | CallError::BadResponse { service, .. },
+            ) => Problem::new(StatusCode::BAD_GATEWAY, "downstream-failed", format!("{service} failed"), detail)
+                .with("service", service.name()),
+            Self::Publish(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kafka-unavailable",
+                "The order could not be published to Kafka",
+                detail,
+            )
+            .with("service", "kafka"),
+            Self::Aborted(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Checkout failed", detail),
+        };
+        problem.into_response()
+    }
+}
+
+fn passed_on(status: StatusCode, slug: &str, title: &str, problem: Option<Problem>, fallback: String) -> Problem {
+    let detail = problem.map_or(fallback, |problem| problem.detail);
+    Problem::new(status, slug, title, detail)
+}

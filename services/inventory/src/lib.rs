@@ -1,0 +1,143 @@
+//! inventory: stock per SKU, kept in memory; reservations made for orders and released on undo.
+//!
+//! `POST /createOrder` reserves every line of an order or nothing (409 when
+//! stock is short); `POST /cancelOrder` releases an order's reservation;
+//! `GET /stock` shows what is available and reserved.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, catalog, paths, validation};
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
+use service_kit::{
+    Json, Problem, Readiness,
+    config::{ConfigError, Listen, env_or},
+};
+use uuid::Uuid;
+
+/// Units of each catalogue SKU in stock at start.
+pub const INITIAL_STOCK: &str = "INITIAL_STOCK";
+pub const DEFAULT_INITIAL_STOCK: u32 = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub initial_stock: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self { listen: Listen::from_env()?, initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)? })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Level {
+    available: u32,
+    reserved: u32,
+}
+
+#[derive(Debug, Default)]
+struct Stock {
+    levels: BTreeMap<String, Level>,
+    reservations: HashMap<Uuid, Reservation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    stock: Arc<Mutex<Stock>>,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Self {
+        let levels = catalog::PRODUCTS
+            .iter()
+            .map(|product| (product.sku.to_owned(), Level { available: config.initial_stock, reserved: 0 }))
+            .collect();
+        Self { stock: Arc::new(Mutex::new(Stock { levels, reservations: HashMap::new() })) }
+    }
+
+    fn stock(&self) -> std::sync::MutexGuard<'_, Stock> {
+        self.stock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route(paths::CREATE_ORDER, post(create_order))
+        .route(paths::CANCEL_ORDER, post(cancel_order))
+        .route(paths::STOCK, get(stock))
+        .with_state(state);
+    service_kit::service_router(api, Readiness::ready())
+}
+
+/// Reserves all lines or none. Asking again for the same order returns the
+/// reservation already made, so a retried call cannot reserve twice.
+#[tracing::instrument(name = "reserve stock", skip_all, fields(order.id = %request.order_id))]
+async fn create_order(
+    State(state): State<AppState>,
+    Json(request): Json<ReserveRequest>,
+) -> Result<(StatusCode, Json<Reservation>), Problem> {
+    let violations = validation::check_lines(&request.items);
+    if !violations.is_empty() {
+        return Err(Problem::invalid_input(&violations));
+    }
+    let mut stock = state.stock();
+    if let Some(existing) = stock.reservations.get(&request.order_id) {
+        return Ok((StatusCode::OK, Json(existing.clone())));
+    }
+    let short: Vec<String> = request
+        .items
+        .iter()
+        .filter_map(|line| {
+            let available = stock.levels.get(&line.sku).map_or(0, |level| level.available);
+            (available < line.quantity)
+                .then(|| format!("{}: {} requested, {} available", line.sku, line.quantity, available))
+        })
+        .collect();
+    if !short.is_empty() {
+        return Err(Problem::new(StatusCode::CONFLICT, "out-of-stock", "Not enough stock", short.join("; ")));
+    }
+    for OrderLine { sku, quantity } in &request.items {
+        let level = stock.levels.entry(sku.clone()).or_default();
+        level.available -= quantity;
+        level.reserved += quantity;
+    }
+    let reservation =
+        Reservation { reservation_id: Uuid::new_v4(), order_id: request.order_id, items: request.items };
+    stock.reservations.insert(reservation.order_id, reservation.clone());
+    tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
+    Ok((StatusCode::CREATED, Json(reservation)))
+}
+
+/// Puts an order's reserved units back. Idempotent: 204 whether or not there was anything to release.
+#[tracing::instrument(name = "release stock", skip_all, fields(order.id = %request.order_id))]
+async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
+    let mut stock = state.stock();
+    if let Some(reservation) = stock.reservations.remove(&request.order_id) {
+        for OrderLine { sku, quantity } in &reservation.items {
+            let level = stock.levels.entry(sku.clone()).or_default();
+            level.reserved -= quantity;
+            level.available += quantity;
+        }
+        tracing::info!("reservation released");
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn stock(State(state): State<AppState>) -> Json<Vec<StockLevel>> {
+    let levels = state
+        .stock()
+        .levels
+        .iter()
+        .map(|(sku, level)| StockLevel { sku: sku.clone(), available: level.available, reserved: level.reserved })
+        .collect();
+    Json(levels)
+}

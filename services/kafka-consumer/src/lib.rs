@@ -1,0 +1,54 @@
+//! kafka-consumer: turns "order placed" events into confirmation emails, at least once, inside the checkout's trace.
+//!
+//! For each record of `eshop-topic` (group `eshop-demo-app`) it opens a CONSUMER
+//! span parented to and linked to eshop's PRODUCER span, and calls notification
+//! `/sendEmail` inside it. Its offset is committed only after notification
+//! accepted the email, so a crash means redelivery, never loss, and
+//! notification's idempotency turns a redelivery into no second email.
+//! A record that can never be handled goes to `eshop-topic.dlq` and is
+//! committed, so it does not block its partition.
+
+mod worker;
+
+use std::time::Duration;
+
+use axum::Router;
+use messaging::KafkaSettings;
+use service_kit::{
+    Readiness,
+    config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_url},
+};
+
+pub use worker::{Worker, WorkerError};
+
+pub const NOTIFICATION_URL: &str = "NOTIFICATION_URL";
+/// The longest pause between two attempts at notification while it is down.
+pub const NOTIFY_MAX_BACKOFF_MS: &str = "NOTIFY_MAX_BACKOFF_MS";
+pub const DEFAULT_NOTIFY_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Listen,
+    pub kafka: KafkaSettings,
+    pub notification_url: String,
+    pub http_timeout: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: Listen::from_env()?,
+            kafka: KafkaSettings::from_env()?,
+            notification_url: env_url(NOTIFICATION_URL, "http://notification:8080")?,
+            http_timeout: env_millis(HTTP_CLIENT_TIMEOUT_MS, DEFAULT_HTTP_CLIENT_TIMEOUT)?,
+            max_backoff: env_millis(NOTIFY_MAX_BACKOFF_MS, DEFAULT_NOTIFY_MAX_BACKOFF)?,
+        })
+    }
+}
+
+/// The consumer serves only its probes: `/readyz` turns ready once Kafka has
+/// assigned it partitions.
+pub fn app(readiness: Readiness) -> Router {
+    service_kit::service_router(Router::new(), readiness)
+}

@@ -1,0 +1,29 @@
+//! kafka-consumer: reads "order placed" events from `eshop-topic` and has
+//! notification email the customer, inside the checkout's own trace.
+//!
+//! Run: `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 NOTIFICATION_URL=http://127.0.0.1:8084 cargo run -p kafka-consumer`.
+
+use service_kit::{Readiness, bind, serve, shutdown_signal};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = kafka_consumer::Config::from_env()?;
+    let _telemetry = telemetry::init("kafka-consumer")?;
+    let readiness = Readiness::not_ready();
+    let worker = kafka_consumer::Worker::new(&config, readiness.clone())?;
+    let listener = bind(config.listen).await?;
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let probes = tokio::spawn(serve(listener, kafka_consumer::app(readiness), shutdown.clone().cancelled_owned()));
+    worker.run(shutdown).await?;
+    probes.await??;
+    Ok(())
+}

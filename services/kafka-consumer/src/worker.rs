@@ -1,0 +1,241 @@
+//! The consume loop: one CONSUMER span per record, notification called inside it, offset committed after.
+
+use std::time::Duration;
+
+use api::{EmailRequest, OrderPlaced, paths};
+use rdkafka::{
+    ClientContext, Message as _, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer},
+    error::KafkaError,
+    message::{BorrowedMessage, Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use reqwest_middleware::ClientWithMiddleware;
+use service_kit::Readiness;
+use telemetry::{client::ResendCount, kafka};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::Config;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How long one dead-letter send may wait for the broker's acknowledgement.
+const DLQ_ACK_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Tracks partition assignment to answer `/readyz`.
+struct Events {
+    readiness: Readiness,
+}
+
+impl ClientContext for Events {}
+
+impl ConsumerContext for Events {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                self.readiness.set(partitions.count() > 0);
+            }
+            Rebalance::Revoke(_) => {
+                tracing::info!("partitions revoked");
+                self.readiness.set(false);
+            }
+            Rebalance::Error(err) => tracing::warn!(%err, "rebalance failed"),
+        }
+    }
+}
+
+/// How handling one record ended.
+enum Handled {
+    /// Emailed, or dead-lettered: commit it.
+    Done,
+    /// Shutdown came first: leave it uncommitted, it will be delivered again.
+    Interrupted,
+}
+
+pub struct Worker {
+    consumer: StreamConsumer<Events>,
+    dead_letters: FutureProducer,
+    client: ClientWithMiddleware,
+    config: Config,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(config: &Config, readiness: Readiness) -> Result<Self, WorkerError> {
+        Ok(Self {
+            consumer: config.kafka.consumer_config().create_with_context(Events { readiness })?,
+            dead_letters: config.kafka.producer_config(DLQ_ACK_TIMEOUT_MS).create()?,
+            client: telemetry::client::http_client(config.http_timeout)?,
+            config: config.clone(),
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled, then commits what was handled and leaves the group.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        self.consumer.subscribe(&[&self.config.kafka.topic])?;
+        tracing::info!(topic = %self.config.kafka.topic, group = %self.config.kafka.group_id, "consuming");
+        let mut handled = TopicPartitionList::new();
+        loop {
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.consumer.recv() => received,
+            };
+            let message = match received {
+                Ok(message) => message,
+                // librdkafka reconnects by itself; a broker that went away is
+                // waited out here, and consumption resumes from the committed offset.
+                Err(err) => {
+                    tracing::warn!(%err, "Kafka receive failed; waiting for the broker");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(FIRST_BACKOFF) => continue,
+                    }
+                }
+            };
+            match self.handle(&message, &shutdown).await {
+                Handled::Done => {
+                    if let Err(err) = self.consumer.commit_message(&message, CommitMode::Async) {
+                        // A later commit on this partition covers this one.
+                        tracing::warn!(%err, "offset commit failed; a later commit will cover it");
+                    }
+                    handled.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1))?;
+                }
+                Handled::Interrupted => break,
+            }
+        }
+        if handled.count() > 0
+            && let Err(err) = self.consumer.commit(&handled, CommitMode::Sync)
+        {
+            tracing::warn!(%err, "final offset commit failed; the last records will be delivered again");
+        }
+        tracing::info!("consumer stopped");
+        Ok(())
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &CancellationToken) -> Handled {
+        let span = kafka::consumer_span(message, &self.config.kafka.group_id);
+        async {
+            let order = match parse(message) {
+                Ok(order) => order,
+                Err(reason) => {
+                    kafka::record_error(&tracing::Span::current(), "invalid_message", &reason);
+                    tracing::error!(%reason, "record cannot be parsed; dead-lettering it");
+                    return self.dead_letter(message, &reason, shutdown).await;
+                }
+            };
+            match self.notify(&order, shutdown).await {
+                Notified::Accepted => Handled::Done,
+                Notified::Interrupted => Handled::Interrupted,
+                Notified::Rejected(reason) => {
+                    kafka::record_error(&tracing::Span::current(), "rejected_by_notification", &reason);
+                    tracing::error!(%reason, "notification will never accept this record; dead-lettering it");
+                    self.dead_letter(message, &reason, shutdown).await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Calls notification until it accepts, backing off while it is down or failing.
+    async fn notify(&self, order: &OrderPlaced, shutdown: &CancellationToken) -> Notified {
+        let request = EmailRequest {
+            order_id: order.order_id,
+            to: order.email.clone(),
+            subject: format!("Your order {} is confirmed", order.order_id),
+            body: format!(
+                "Thank you for your order of {} item(s), {:.2} {}. Tracking id {}, expected on {}.",
+                order.items.iter().map(|line| u64::from(line.quantity)).sum::<u64>(),
+                order.amount_cents as f64 / 100.0,
+                order.currency,
+                order.tracking_id,
+                order.estimated_delivery
+            ),
+        };
+        let url = format!("{}{}", self.config.notification_url, paths::SEND_EMAIL);
+        let mut backoff = FIRST_BACKOFF;
+        let mut resend_count = 0;
+        loop {
+            let result = self.client.post(&url).json(&request).with_extension(ResendCount(resend_count)).send().await;
+            match result {
+                Ok(response) if response.status().is_success() => return Notified::Accepted,
+                Ok(response) if response.status().is_client_error() => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    return Notified::Rejected(format!("notification answered {status}: {body}"));
+                }
+                Ok(response) => tracing::warn!(status = %response.status(), attempt = resend_count + 1, "notification failed; retrying"),
+                Err(err) => tracing::warn!(%err, attempt = resend_count + 1, "notification unreachable; retrying"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Notified::Interrupted,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(self.config.max_backoff);
+            resend_count += 1;
+        }
+    }
+
+    /// Copies the record to the dead-letter topic, retrying until the broker acknowledges it.
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str, shutdown: &CancellationToken) -> Handled {
+        let topic = &self.config.kafka.dlq_topic;
+        let key = message.key().unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let span = kafka::producer_span(topic, &String::from_utf8_lossy(key));
+            let headers = dead_letter_headers(kafka::record_headers(&span), message, reason);
+            let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+            let sent = self.dead_letters.send(record, Timeout::After(Duration::from_millis(DLQ_ACK_TIMEOUT_MS)));
+            match sent.instrument(span.clone()).await {
+                Ok(delivery) => {
+                    kafka::record_delivery(&span, delivery.partition, delivery.offset);
+                    return Handled::Done;
+                }
+                Err((err, _)) => {
+                    kafka::record_error(&span, "kafka_error", &err);
+                    tracing::warn!(%err, "dead-letter send failed; retrying");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Handled::Interrupted,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(self.config.max_backoff);
+        }
+    }
+}
+
+enum Notified {
+    Accepted,
+    Rejected(String),
+    Interrupted,
+}
+
+fn parse(message: &BorrowedMessage<'_>) -> Result<OrderPlaced, String> {
+    let payload = message.payload().ok_or("the record has no payload")?;
+    serde_json::from_slice(payload).map_err(|err| format!("not an OrderPlaced event: {err}"))
+}
+
+/// Where the record came from and why it was dead-lettered, for whoever replays it.
+fn dead_letter_headers(headers: OwnedHeaders, message: &BorrowedMessage<'_>, reason: &str) -> OwnedHeaders {
+    let source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
+    headers
+        .insert(Header { key: "dlq.reason", value: Some(reason) })
+        .insert(Header { key: "dlq.source", value: Some(&source) })
+}
