@@ -47,7 +47,7 @@ impl ReqwestOtelSpanBackend for ClientSpans {
         if let Some(ResendCount(count)) = extensions.get::<ResendCount>()
             && *count > 0
         {
-            span.record("http.request.resend_count", count);
+            span.record("http.request.resend_count", i64::from(*count));
         }
         span
     }
@@ -58,5 +58,15 @@ impl ReqwestOtelSpanBackend for ClientSpans {
         _: &mut http::Extensions,
     ) {
         default_on_request_end(span, outcome);
+        // Recorded again as i64: reqwest-tracing records a u16, which
+        // tracing-opentelemetry would export as a string.
+        let status = match outcome {
+            Ok(response) => Some(response.status()),
+            Err(reqwest_middleware::Error::Reqwest(err)) => err.status(),
+            Err(reqwest_middleware::Error::Middleware(_)) => None,
+        };
+        if let Some(status) = status {
+            span.record("http.response.status_code", i64::from(status.as_u16()));
+        }
     }
 }

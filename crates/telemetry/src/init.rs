@@ -103,7 +103,12 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
     let trace_layer = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service_name(default_service_name)))
+            // Keep spans to the semantic conventions: no busy/idle timings,
+            // thread or source-location attributes.
             .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_target(false)
             .with_filter(LevelFilter::INFO)
     });
     tracing_subscriber::registry()

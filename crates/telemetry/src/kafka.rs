@@ -127,7 +127,7 @@ where
         messaging.destination.partition.id = message.partition().to_string(),
         messaging.kafka.offset = message.offset(),
         messaging.kafka.message.key = key,
-        messaging.message.body.size = message.payload().map_or(0, <[u8]>::len),
+        messaging.message.body.size = message.payload().map_or(0, |payload| i64::try_from(payload.len()).unwrap_or(i64::MAX)),
     );
     let producer = message
         .headers()

@@ -34,7 +34,7 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span.clone()).await;
 
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     // For SERVER spans only 5xx are errors: a 4xx is the caller's mistake.
     if status.is_server_error() {
         span.record("otel.status_code", "error");
@@ -54,6 +54,8 @@ fn server_span(request: &Request) -> Span {
         None => method.to_owned(),
     };
     let (server_address, server_port) = host_and_port(request.headers());
+    // Integers are passed as i64: tracing-opentelemetry records other integer
+    // types as strings, and the conventions want ints.
     tracing::info_span!(
         "HTTP request",
         otel.name = name,
@@ -65,7 +67,7 @@ fn server_span(request: &Request) -> Span {
         url.path = request.uri().path(),
         url.scheme = "http",
         server.address = server_address,
-        server.port = server_port,
+        server.port = server_port.map(i64::from),
         client.address = client_address(request),
         user_agent.original = header_str(request.headers(), header::USER_AGENT.as_str()),
         error.type = Empty,

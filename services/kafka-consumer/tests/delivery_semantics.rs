@@ -1,0 +1,197 @@
+//! What a user of the Kafka leg relies on, checked on the real broker and the real processes:
+//! a poison record is dead-lettered without blocking, a notification outage loses nothing,
+//! a killed consumer resumes without losing or re-sending, and a broker outage is survived.
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig, Message as _,
+    consumer::{Consumer as _, StreamConsumer},
+    message::Headers as _,
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use serde_json::Value;
+use test_support::{SpanKind, Stack, StackOptions, Trace, WAIT};
+
+/// Places a sample order and returns its id.
+async fn checkout(stack: &Stack) -> String {
+    let response = stack.get("/checkout", &[]).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    body["order_id"].as_str().expect("an order id").to_owned()
+}
+
+/// Waits until notification has sent an email for every one of `orders`, and returns the list.
+async fn wait_for_emails(stack: &Stack, orders: &[&str]) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sent = stack.json(&stack.notification, "/sentEmails").await;
+        let sent = sent.as_array().cloned().unwrap_or_default();
+        if orders.iter().all(|order| sent.iter().any(|email| email["order_id"] == *order)) {
+            return sent;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "emails for {orders:?} not all sent within {WAIT:?}: {sent:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn requests_for(sent: &[Value], order: &str) -> u64 {
+    let matching: Vec<_> = sent.iter().filter(|email| email["order_id"] == order).collect();
+    assert_eq!(matching.len(), 1, "one email per order: {sent:?}");
+    matching[0]["requests"].as_u64().expect("a count")
+}
+
+/// Waits until `process` has logged a line containing `text` at least `times` times.
+async fn wait_for_log(process: &test_support::ServiceProcess, text: &str, times: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while process.logs().iter().filter(|line| line.contains(text)).count() < times {
+        assert!(tokio::time::Instant::now() < deadline, "{} never logged {text:?} {times} times", process.name);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_poison_record_goes_to_the_dead_letter_topic_and_later_records_still_flow() {
+    let stack = Stack::start().await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .create()
+        .expect("producer");
+    producer
+        .send(FutureRecord::to("eshop-topic").key("poison-1").payload("this is not JSON"), Timeout::After(WAIT))
+        .await
+        .expect("the broker acknowledges");
+
+    let order = checkout(&stack).await;
+    wait_for_emails(&stack, &[&order]).await;
+
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .set("group.id", "test-dead-letter-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    reader.subscribe(&["eshop-topic.dlq"]).expect("subscribe");
+    let dead = tokio::time::timeout(WAIT, reader.recv()).await.expect("a dead letter within WAIT").expect("a record");
+    assert_eq!(dead.key(), Some(&b"poison-1"[..]));
+    assert_eq!(dead.payload(), Some(&b"this is not JSON"[..]));
+    let headers = dead.headers().expect("headers");
+    let header = |key: &str| {
+        headers
+            .iter()
+            .find(|header| header.key == key)
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    };
+    assert!(header("dlq.reason").is_some_and(|reason| reason.contains("not an OrderPlaced")), "{:?}", header("dlq.reason"));
+    assert!(header("dlq.source").is_some_and(|source| source.starts_with("eshop-topic/")));
+
+    // The poison record's CONSUMER span is an error, with the dead-letter send under it.
+    let trace = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let consumer = spans.iter().find(|span| {
+                span.kind == SpanKind::Consumer && span.str_attribute("messaging.kafka.message.key") == Some("poison-1")
+            })?;
+            let trace = Trace::new(spans.iter().filter(|span| span.trace_id == consumer.trace_id).cloned().collect());
+            trace.has("kafka-consumer", SpanKind::Producer, "send eshop-topic.dlq").then_some(trace)
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    let consumer = trace.one("kafka-consumer", SpanKind::Consumer, "process eshop-topic");
+    assert!(consumer.is_error(), "{}", trace.render());
+    assert_eq!(consumer.str_attribute("error.type"), Some("invalid_message"));
+    trace.child(consumer, "kafka-consumer", SpanKind::Producer, "send eshop-topic.dlq");
+}
+
+#[tokio::test]
+async fn while_notification_is_down_the_consumer_retries_and_the_email_is_sent_once_in_the_same_trace() {
+    let mut stack = Stack::start().await;
+    stack.notification.kill().await;
+
+    let response = stack.get("/checkout", &[]).await;
+    assert_eq!(response.status(), 200, "a checkout does not wait for the email");
+    let body: Value = response.json().await.expect("JSON");
+    let order = body["order_id"].as_str().expect("order id").to_owned();
+    let trace_id = body["trace_id"].as_str().expect("trace id").to_owned();
+
+    wait_for_log(&stack.consumer, "notification unreachable; retrying", 2).await;
+    stack.notification.restart().await;
+
+    let sent = wait_for_emails(&stack, &[&order]).await;
+    assert_eq!(requests_for(&sent, &order), 1, "sent once: {sent:?}");
+
+    let trace = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let trace = Trace::new(spans.iter().filter(|span| span.trace_id == trace_id).cloned().collect());
+            trace.has("notification", SpanKind::Server, "POST /sendEmail").then_some(trace)
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    let consumer = trace.one("kafka-consumer", SpanKind::Consumer, "process eshop-topic");
+    let attempts = trace
+        .children_of(consumer)
+        .into_iter()
+        .filter(|span| span.kind == SpanKind::Client && span.name == "POST /sendEmail")
+        .collect::<Vec<_>>();
+    assert!(attempts.len() >= 3, "two failed attempts and the one that went through:\n{}", trace.render());
+    assert!(attempts.iter().filter(|attempt| attempt.is_error()).count() >= 2, "{}", trace.render());
+    assert!(
+        attempts.iter().any(|attempt| attempt.attribute("http.request.resend_count").and_then(|v| v.as_i64()) >= Some(2)),
+        "retries carry http.request.resend_count:\n{}",
+        trace.render()
+    );
+    let accepted = trace.one("notification", SpanKind::Server, "POST /sendEmail");
+    assert_eq!(trace.parent_of(accepted).map(|parent| parent.service.as_str()), Some("kafka-consumer"));
+    trace.assert_whole(None);
+}
+
+#[tokio::test]
+async fn a_killed_consumer_resumes_from_its_committed_offset_losing_and_repeating_nothing() {
+    let mut stack = Stack::start().await;
+    let first = checkout(&stack).await;
+    wait_for_emails(&stack, &[&first]).await;
+
+    stack.consumer.kill().await;
+    let second = checkout(&stack).await;
+    let third = checkout(&stack).await;
+    stack.consumer.restart().await;
+    stack.wait_ready(&stack.consumer).await;
+
+    let sent = wait_for_emails(&stack, &[&first, &second, &third]).await;
+    assert_eq!(sent.len(), 3, "one email per order: {sent:?}");
+    assert_eq!(requests_for(&sent, &second), 1, "published while the consumer was down: handled once");
+    assert_eq!(requests_for(&sent, &third), 1);
+    // At least once: the first may come again if its commit had not reached
+    // the broker when the consumer was killed, but it is never emailed twice.
+    assert!(requests_for(&sent, &first) <= 2);
+}
+
+#[tokio::test]
+async fn a_checkout_while_the_broker_is_down_is_a_503_and_the_consumer_survives_the_outage() {
+    let mut stack = Stack::start_with(StackOptions {
+        env: vec![("KAFKA_PUBLISH_TIMEOUT_MS".to_owned(), "2000".to_owned())],
+    })
+    .await;
+    stack.broker.stop().await;
+
+    let response = stack.get("/checkout", &[]).await;
+    assert_eq!(response.status(), 503);
+    let problem: Value = response.json().await.expect("problem+json");
+    assert_eq!(problem["service"], "kafka", "{problem}");
+    let stock = stack.json(&stack.inventory, "/stock").await;
+    assert!(stock.as_array().expect("list").iter().all(|level| level["reserved"] == 0), "nothing reserved: {stock}");
+    let payments = stack.json(&stack.billing, "/payments").await;
+    assert!(payments.as_array().expect("list").iter().all(|payment| payment["status"] == "refunded"), "nothing charged: {payments}");
+
+    // The broker comes back (empty: it stores in memory) and the same consumer carries on.
+    stack.broker.start_again().await;
+    stack.wait_ready(&stack.consumer).await;
+    let order = checkout(&stack).await;
+    wait_for_emails(&stack, &[&order]).await;
+}
