@@ -14,11 +14,31 @@ pub const CURRENCY: &str = "EUR";
 /// Everything the shop sells. The laptop costs more than billing's default
 /// credit limit, so ordering it shows a declined payment.
 pub const PRODUCTS: &[Product] = &[
-    Product { sku: "BOOK-RUST", name: "The Rust Programming Language", unit_price_cents: 3_999 },
-    Product { sku: "MUG-FERRIS", name: "Ferris mug", unit_price_cents: 1_299 },
-    Product { sku: "TSHIRT-OTEL", name: "OpenTelemetry T-shirt", unit_price_cents: 2_499 },
-    Product { sku: "STICKERS-ISTIO", name: "Istio sticker pack", unit_price_cents: 499 },
-    Product { sku: "LAPTOP-PRO", name: "Laptop", unit_price_cents: 189_900 },
+    Product {
+        sku: "BOOK-RUST",
+        name: "The Rust Programming Language",
+        unit_price_cents: 3_999,
+    },
+    Product {
+        sku: "MUG-FERRIS",
+        name: "Ferris mug",
+        unit_price_cents: 1_299,
+    },
+    Product {
+        sku: "TSHIRT-OTEL",
+        name: "OpenTelemetry T-shirt",
+        unit_price_cents: 2_499,
+    },
+    Product {
+        sku: "STICKERS-ISTIO",
+        name: "Istio sticker pack",
+        unit_price_cents: 499,
+    },
+    Product {
+        sku: "LAPTOP-PRO",
+        name: "Laptop",
+        unit_price_cents: 189_900,
+    },
 ];
 
 /// The product with this SKU.
@@ -31,8 +51,14 @@ pub fn sample_order() -> crate::CheckoutRequest {
     crate::CheckoutRequest {
         email: "jane.doe@example.com".to_owned(),
         items: vec![
-            crate::OrderLine { sku: "BOOK-RUST".to_owned(), quantity: 1 },
-            crate::OrderLine { sku: "MUG-FERRIS".to_owned(), quantity: 2 },
+            crate::OrderLine {
+                sku: "BOOK-RUST".to_owned(),
+                quantity: 1,
+            },
+            crate::OrderLine {
+                sku: "MUG-FERRIS".to_owned(),
+                quantity: 2,
+            },
         ],
     }
 }

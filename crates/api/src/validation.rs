@@ -19,7 +19,10 @@ pub struct Violation {
 
 impl Violation {
     fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -34,7 +37,10 @@ pub fn check_lines(items: &[OrderLine]) -> Vec<Violation> {
     }
     for (index, line) in items.iter().enumerate() {
         if catalog::product(&line.sku).is_none() {
-            violations.push(Violation::new(format!("items[{index}].sku"), format!("unknown SKU {:?}", line.sku)));
+            violations.push(Violation::new(
+                format!("items[{index}].sku"),
+                format!("unknown SKU {:?}", line.sku),
+            ));
         }
         if line.quantity == 0 || line.quantity > MAX_QUANTITY {
             violations.push(Violation::new(
@@ -79,7 +85,10 @@ mod tests {
     use super::*;
 
     fn line(sku: &str, quantity: u32) -> OrderLine {
-        OrderLine { sku: sku.to_owned(), quantity }
+        OrderLine {
+            sku: sku.to_owned(),
+            quantity,
+        }
     }
 
     #[test]
@@ -89,25 +98,42 @@ mod tests {
 
     #[test]
     fn each_broken_rule_names_its_field() {
-        let fields: Vec<String> = check_lines(&[line("NOPE", 0), line("BOOK-RUST", MAX_QUANTITY + 1), line("BOOK-RUST", 1)])
-            .into_iter()
-            .map(|violation| violation.field)
-            .collect();
-        assert_eq!(fields, ["items[0].sku", "items[0].quantity", "items[1].quantity", "items[2].sku"]);
+        let fields: Vec<String> = check_lines(&[
+            line("NOPE", 0),
+            line("BOOK-RUST", MAX_QUANTITY + 1),
+            line("BOOK-RUST", 1),
+        ])
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect();
+        assert_eq!(
+            fields,
+            ["items[0].sku", "items[0].quantity", "items[1].quantity", "items[2].sku"]
+        );
         assert_eq!(check_lines(&[])[0].field, "items");
     }
 
     #[test]
     fn emails_are_checked_for_plausibility() {
         assert!(check_email("jane.doe@example.com").is_empty());
-        for bad in ["", "jane", "@example.com", "jane@localhost", "ja ne@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "jane",
+            "@example.com",
+            "jane@localhost",
+            "ja ne@example.com",
+            "a@b@c.com",
+        ] {
             assert_eq!(check_email(bad).len(), 1, "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn totals_use_catalogue_prices() {
-        assert_eq!(order_total_cents(&[line("BOOK-RUST", 1), line("MUG-FERRIS", 2)]), Some(3_999 + 2 * 1_299));
+        assert_eq!(
+            order_total_cents(&[line("BOOK-RUST", 1), line("MUG-FERRIS", 2)]),
+            Some(3_999 + 2 * 1_299)
+        );
         assert_eq!(order_total_cents(&[line("NOPE", 1)]), None);
     }
 }

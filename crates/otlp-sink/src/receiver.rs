@@ -36,7 +36,9 @@ impl Receiver {
 
     /// Serves on an already bound listener.
     pub fn serve(listener: TcpListener) -> Self {
-        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let store = SpanStore::default();
         let app = router(store.clone());
         let task = tokio::spawn(async move {
@@ -73,19 +75,42 @@ pub fn router(store: SpanStore) -> Router {
 }
 
 async fn export(State(store): State<SpanStore>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
     if !content_type.starts_with("application/x-protobuf") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "only application/x-protobuf is accepted".to_owned()).into_response();
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "only application/x-protobuf is accepted".to_owned(),
+        )
+            .into_response();
     }
-    if headers.get(header::CONTENT_ENCODING).is_some_and(|encoding| encoding != "identity") {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "compressed bodies are not accepted".to_owned()).into_response();
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|encoding| encoding != "identity")
+    {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "compressed bodies are not accepted".to_owned(),
+        )
+            .into_response();
     }
     match decode_export_request(&body) {
         Ok(spans) => {
             store.push(spans);
             let response = ExportTraceServiceResponse { partial_success: None }.encode_to_vec();
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], response).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                response,
+            )
+                .into_response()
         }
-        Err(err) => (StatusCode::BAD_REQUEST, format!("not an ExportTraceServiceRequest: {err}")).into_response(),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            format!("not an ExportTraceServiceRequest: {err}"),
+        )
+            .into_response(),
     }
 }

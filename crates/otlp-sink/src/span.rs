@@ -168,7 +168,10 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
                     links: span
                         .links
                         .iter()
-                        .map(|link| LinkRecord { trace_id: hex(&link.trace_id), span_id: hex(&link.span_id) })
+                        .map(|link| LinkRecord {
+                            trace_id: hex(&link.trace_id),
+                            span_id: hex(&link.span_id),
+                        })
                         .collect(),
                 });
             }
@@ -186,8 +189,10 @@ fn find(attributes: &[KeyValue], key: &str) -> Option<AttributeValue> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }

@@ -26,7 +26,12 @@ pub struct WaitTimedOut {
 
 impl std::fmt::Display for WaitTimedOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "condition not met after {:?}; {} spans received:", self.waited, self.spans.len())?;
+        writeln!(
+            f,
+            "condition not met after {:?}; {} spans received:",
+            self.waited,
+            self.spans.len()
+        )?;
         f.write_str(&crate::tree::render_all(&self.spans))
     }
 }
@@ -35,7 +40,10 @@ impl std::error::Error for WaitTimedOut {}
 
 impl Default for SpanStore {
     fn default() -> Self {
-        Self { spans: Arc::default(), arrivals: watch::Sender::new(0) }
+        Self {
+            spans: Arc::default(),
+            arrivals: watch::Sender::new(0),
+        }
     }
 }
 
@@ -57,7 +65,10 @@ impl SpanStore {
 
     /// The spans of one trace.
     pub fn trace(&self, trace_id: &str) -> Vec<SpanRecord> {
-        self.spans().into_iter().filter(|span| span.trace_id == trace_id).collect()
+        self.spans()
+            .into_iter()
+            .filter(|span| span.trace_id == trace_id)
+            .collect()
     }
 
     /// Waits until `condition` returns `Some` over all spans received, checking
@@ -79,9 +90,10 @@ impl SpanStore {
                 }
             }
         };
-        tokio::time::timeout(timeout, check)
-            .await
-            .map_err(|_| WaitTimedOut { waited: timeout, spans: self.spans() })
+        tokio::time::timeout(timeout, check).await.map_err(|_| WaitTimedOut {
+            waited: timeout,
+            spans: self.spans(),
+        })
     }
 
     /// Waits until the trace `trace_id` has at least `count` spans and returns them.

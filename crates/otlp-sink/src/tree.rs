@@ -70,7 +70,11 @@ fn draw(
     if let crate::SpanStatus::Error(message) = &span.status {
         line.push_str(&format!("  ERROR {message}"));
     }
-    if span.parent_span_id.as_deref().is_some_and(|parent| !names.contains_key(parent)) {
+    if span
+        .parent_span_id
+        .as_deref()
+        .is_some_and(|parent| !names.contains_key(parent))
+    {
         line.push_str("  (parent missing)");
     }
     for link in &span.links {
@@ -125,15 +129,32 @@ mod tests {
 
     #[test]
     fn draws_children_under_parents_in_start_order_with_links_and_orphans() {
-        let mut consumer = span("c", Some("p"), "kafka-consumer", "process eshop-topic", SpanKind::Consumer, 40);
-        consumer.links.push(LinkRecord { trace_id: "t1".into(), span_id: "p".into() });
+        let mut consumer = span(
+            "c",
+            Some("p"),
+            "kafka-consumer",
+            "process eshop-topic",
+            SpanKind::Consumer,
+            40,
+        );
+        consumer.links.push(LinkRecord {
+            trace_id: "t1".into(),
+            span_id: "p".into(),
+        });
         let spans = vec![
             span("b", Some("a"), "eshop", "POST /payment", SpanKind::Client, 20),
             span("a", None, "eshop", "GET /checkout", SpanKind::Server, 0),
             span("i", Some("a"), "eshop", "POST /createOrder", SpanKind::Client, 10),
             span("p", Some("a"), "eshop", "send eshop-topic", SpanKind::Producer, 30),
             consumer,
-            span("x", Some("gone"), "notification", "POST /sendEmail", SpanKind::Server, 50),
+            span(
+                "x",
+                Some("gone"),
+                "notification",
+                "POST /sendEmail",
+                SpanKind::Server,
+                50,
+            ),
         ];
         let drawn = render(&spans);
         let expected = "\

@@ -56,7 +56,11 @@ pub fn env_millis(name: &'static str, default: Duration) -> Result<Duration, Con
 pub fn env_url(name: &'static str, default: &str) -> Result<String, ConfigError> {
     let url = env_string(name, default);
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ConfigError { name, value: url, reason: "must start with http:// or https://".into() });
+        return Err(ConfigError {
+            name,
+            value: url,
+            reason: "must start with http:// or https://".into(),
+        });
     }
     Ok(url.trim_end_matches('/').to_owned())
 }

@@ -25,7 +25,9 @@ impl From<JsonRejection> for Problem {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
         let (slug, title) = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => ("unsupported-media-type", "Expected Content-Type: application/json"),
+            JsonRejection::MissingJsonContentType(_) => {
+                ("unsupported-media-type", "Expected Content-Type: application/json")
+            }
             JsonRejection::JsonSyntaxError(_) => ("malformed-json", "The body is not valid JSON"),
             JsonRejection::JsonDataError(_) => ("invalid-body", "The body does not have the expected fields"),
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("body-too-large", "The body is too large"),

@@ -54,8 +54,13 @@ impl Problem {
             .iter()
             .map(|violation| serde_json::json!({ "field": violation.field, "reason": violation.reason }))
             .collect();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "The request breaks the rules", detail)
-            .with("violations", listed)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "The request breaks the rules",
+            detail,
+        )
+        .with("violations", listed)
     }
 
     pub fn status_code(&self) -> StatusCode {

@@ -2,7 +2,12 @@
 
 use std::{future::Future, io, net::SocketAddr};
 
-use axum::{Router, extract::DefaultBodyLimit, http::{StatusCode, Uri}, middleware};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{StatusCode, Uri},
+    middleware,
+};
 use tokio::net::TcpListener;
 
 use crate::{Problem, config::Listen, health, health::Readiness};
@@ -21,7 +26,12 @@ pub fn service_router(api: Router, readiness: Readiness) -> Router {
 }
 
 async fn not_found(uri: Uri) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "No such route", format!("nothing is served at {}", uri.path()))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "No such route",
+        format!("nothing is served at {}", uri.path()),
+    )
 }
 
 /// Binds the listener and logs `listening` with the address actually bound

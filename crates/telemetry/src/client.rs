@@ -8,9 +8,7 @@
 use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_tracing::{
-    ReqwestOtelSpanBackend, TracingMiddleware, default_on_request_end, reqwest_otel_span,
-};
+use reqwest_tracing::{ReqwestOtelSpanBackend, TracingMiddleware, default_on_request_end, reqwest_otel_span};
 use tracing::Span;
 
 /// A client whose every call is traced, carries the trace context and gives up after `timeout`.
@@ -52,11 +50,7 @@ impl ReqwestOtelSpanBackend for ClientSpans {
         span
     }
 
-    fn on_request_end(
-        span: &Span,
-        outcome: &reqwest_middleware::Result<reqwest::Response>,
-        _: &mut http::Extensions,
-    ) {
+    fn on_request_end(span: &Span, outcome: &reqwest_middleware::Result<reqwest::Response>, _: &mut http::Extensions) {
         default_on_request_end(span, outcome);
         // Recorded again as i64: reqwest-tracing records a u16, which
         // tracing-opentelemetry would export as a string.

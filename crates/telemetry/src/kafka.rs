@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn injected_fields_read_back_from_the_headers() {
         let mut injector = KafkaHeaderInjector::new(OwnedHeaders::new());
-        injector.set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        injector.set(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        );
         injector.set("x-request-id", "req-7".into());
         let headers = injector.into_headers();
         let extractor = KafkaHeaderExtractor(&headers);

@@ -33,7 +33,5 @@ pub fn current_trace_id() -> Option<String> {
 
     let cx = tracing::Span::current().context();
     let span_context = cx.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
 }

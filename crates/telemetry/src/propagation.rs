@@ -135,8 +135,7 @@ mod tests {
     const SPAN_ID: &str = "00f067aa0ba902b7";
 
     fn extract_with(spec: &str, headers: &[(&str, &str)]) -> Context {
-        let carrier: HashMap<String, String> =
-            headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let carrier: HashMap<String, String> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         propagator_from_spec(spec).expect("valid spec").extract(&carrier)
     }
 
@@ -154,7 +153,11 @@ mod tests {
         let single = extract_with(DEFAULT_PROPAGATORS, &[("b3", &format!("{TRACE_ID}-{SPAN_ID}-1"))]);
         let multi = extract_with(
             DEFAULT_PROPAGATORS,
-            &[("x-b3-traceid", TRACE_ID), ("x-b3-spanid", SPAN_ID), ("x-b3-sampled", "1")],
+            &[
+                ("x-b3-traceid", TRACE_ID),
+                ("x-b3-spanid", SPAN_ID),
+                ("x-b3-sampled", "1"),
+            ],
         );
         for cx in [w3c, single, multi] {
             assert_eq!(ids(&cx), (TRACE_ID.to_owned(), SPAN_ID.to_owned()));
@@ -167,7 +170,10 @@ mod tests {
     fn default_set_injects_w3c_and_b3_and_the_request_id() {
         let incoming = extract_with(
             DEFAULT_PROPAGATORS,
-            &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01")), ("x-request-id", "req-42")],
+            &[
+                ("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01")),
+                ("x-request-id", "req-42"),
+            ],
         );
         let mut out: HashMap<String, String> = HashMap::new();
         propagator_from_spec(DEFAULT_PROPAGATORS)
@@ -200,7 +206,10 @@ mod tests {
         assert!(!cx.span().span_context().is_valid());
         let mut out: HashMap<String, String> = HashMap::new();
         propagator_from_spec("b3").expect("valid").inject_context(
-            &extract_with("tracecontext", &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))]),
+            &extract_with(
+                "tracecontext",
+                &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))],
+            ),
             &mut out,
         );
         assert_eq!(out["b3"], format!("{TRACE_ID}-{SPAN_ID}-1"));

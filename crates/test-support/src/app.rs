@@ -35,5 +35,9 @@ pub async fn spawn_app(router: Router) -> TestApp {
             .await
             .expect("serve test app");
     });
-    TestApp { addr, client: reqwest::Client::new(), task }
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        task,
+    }
 }

@@ -38,7 +38,10 @@ impl Broker {
     /// Starts a broker and creates [`TOPICS`].
     pub async fn start() -> Self {
         let port = free_port();
-        let mut broker = Self { addr: SocketAddr::from(([127, 0, 0, 1], port)), child: None };
+        let mut broker = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child: None,
+        };
         broker.start_again().await;
         broker
     }
@@ -53,6 +56,28 @@ impl Broker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
+    }
+
+    /// Freezes the broker (SIGSTOP): it keeps its data but answers nothing, as
+    /// during a network partition or a long pause. Undo with [`Broker::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused broker run again, with its topics and committed offsets intact.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().and_then(Child::id).expect("the broker runs");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status();
+        assert!(
+            status.is_ok_and(|status| status.success()),
+            "kill {signal} {pid} failed"
+        );
     }
 
     /// Starts the broker on the same port and creates the topics again.
@@ -70,7 +95,10 @@ impl Broker {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|err| {
-                panic!("cannot start {}: {err}; run scripts/install-tansu.sh", tansu_binary().display())
+                panic!(
+                    "cannot start {}: {err}; run scripts/install-tansu.sh",
+                    tansu_binary().display()
+                )
             });
         self.child = Some(child);
         for topic in TOPICS {
@@ -84,7 +112,15 @@ impl Broker {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let output = Command::new(tansu_binary())
-                .args(["topic", "create", topic, "--broker", &url, "--partitions", &PARTITIONS.to_string()])
+                .args([
+                    "topic",
+                    "create",
+                    topic,
+                    "--broker",
+                    &url,
+                    "--partitions",
+                    &PARTITIONS.to_string(),
+                ])
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .output()
                 .await

@@ -18,7 +18,14 @@ use crate::WAIT;
 /// Variables a child must not inherit from the shell running the tests.
 const SCRUBBED_PREFIXES: [&str; 3] = ["OTEL_", "KAFKA_", "NOTIFY_"];
 const SCRUBBED: [&str; 8] = [
-    "RUST_LOG", "LOG_FORMAT", "PORT", "HOST", "INVENTORY_URL", "BILLING_URL", "DELIVERY_URL", "NOTIFICATION_URL",
+    "RUST_LOG",
+    "LOG_FORMAT",
+    "PORT",
+    "HOST",
+    "INVENTORY_URL",
+    "BILLING_URL",
+    "DELIVERY_URL",
+    "NOTIFICATION_URL",
 ];
 
 /// Where cargo put the workspace binary `name`, beside the running test executable.
@@ -73,7 +80,9 @@ impl ServiceProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {name}: {err}"));
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (listening_tx, mut listening) = mpsc::channel(1);
         if let Some(stdout) = child.stdout.take() {
@@ -82,13 +91,23 @@ impl ServiceProcess {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(collect(stderr, logs.clone(), None));
         }
-        let addr = tokio::time::timeout(WAIT, listening.recv()).await.ok().flatten().unwrap_or_else(|| {
-            panic!(
-                "{name} did not report `listening` within {WAIT:?}; its output:\n{}",
-                logs.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
-            )
-        });
-        Self { name: name.to_owned(), addr, envs, child, logs }
+        let addr = tokio::time::timeout(WAIT, listening.recv())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} did not report `listening` within {WAIT:?}; its output:\n{}",
+                    logs.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
+                )
+            });
+        Self {
+            name: name.to_owned(),
+            addr,
+            envs,
+            child,
+            logs,
+        }
     }
 
     /// `http://ADDR` followed by `path`.
@@ -104,7 +123,9 @@ impl ServiceProcess {
     /// Sends SIGTERM (what Kubernetes and Ctrl-C do) and waits for the exit.
     pub async fn terminate(&mut self) -> ExitStatus {
         if let Some(pid) = self.child.id() {
-            let sent = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
             assert!(sent.is_ok_and(|status| status.success()), "cannot signal {}", self.name);
         }
         tokio::time::timeout(WAIT, self.child.wait())
@@ -125,7 +146,10 @@ impl ServiceProcess {
         envs.push(("PORT".to_owned(), self.addr.port().to_string()));
         let logs = self.logs();
         *self = Self::spawn(&self.name.clone(), envs).await;
-        self.logs.lock().unwrap_or_else(PoisonError::into_inner).splice(0..0, logs);
+        self.logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .splice(0..0, logs);
     }
 }
 

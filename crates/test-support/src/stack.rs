@@ -33,7 +33,9 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Self {
-        let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("start the OTLP receiver");
+        let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("start the OTLP receiver");
         let broker = Broker::start().await;
         let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
@@ -84,11 +86,20 @@ impl Stack {
     pub async fn wait_ready(&self, process: &ServiceProcess) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let ready = self.client.get(process.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success());
+            let ready = self
+                .client
+                .get(process.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
             if ready {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{} not ready within {WAIT:?}", process.name);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} not ready within {WAIT:?}",
+                process.name
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -34,7 +34,13 @@ impl Trace {
     /// The one span of `service` with this name and kind; fails if there are none or several.
     pub fn one(&self, service: &str, kind: SpanKind, name: &str) -> &SpanRecord {
         let found = self.find(service, kind, name);
-        assert_eq!(found.len(), 1, "expected one {service} {kind:?} span {name:?}, found {}:\n{}", found.len(), self.render());
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one {service} {kind:?} span {name:?}, found {}:\n{}",
+            found.len(),
+            self.render()
+        );
         found[0]
     }
 
@@ -46,7 +52,10 @@ impl Trace {
 
     /// The spans whose parent is `span`.
     pub fn children_of(&self, span: &SpanRecord) -> Vec<&SpanRecord> {
-        self.spans.iter().filter(|child| child.parent_span_id.as_deref() == Some(span.span_id.as_str())).collect()
+        self.spans
+            .iter()
+            .filter(|child| child.parent_span_id.as_deref() == Some(span.span_id.as_str()))
+            .collect()
     }
 
     /// The one child of `parent` from `service` with this name and kind.
@@ -73,7 +82,14 @@ impl Trace {
     pub fn assert_whole(&self, allowed_root_parent: Option<&str>) {
         let trace_id = &self.spans[0].trace_id;
         for span in &self.spans {
-            assert_eq!(&span.trace_id, trace_id, "{} {:?} is in another trace:\n{}", span.service, span.name, self.render());
+            assert_eq!(
+                &span.trace_id,
+                trace_id,
+                "{} {:?} is in another trace:\n{}",
+                span.service,
+                span.name,
+                self.render()
+            );
             if let Some(parent) = span.parent_span_id.as_deref()
                 && Some(parent) != allowed_root_parent
             {
@@ -91,7 +107,14 @@ impl Trace {
     /// No span has an error status.
     pub fn assert_no_errors(&self) {
         for span in &self.spans {
-            assert!(!span.is_error(), "{} {:?} has error status {:?}:\n{}", span.service, span.name, span.status, self.render());
+            assert!(
+                !span.is_error(),
+                "{} {:?} has error status {:?}:\n{}",
+                span.service,
+                span.name,
+                span.status,
+                self.render()
+            );
         }
     }
 }

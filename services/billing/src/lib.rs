@@ -49,7 +49,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
-        Self { credit_limit_cents: config.credit_limit_cents, payments: Arc::default() }
+        Self {
+            credit_limit_cents: config.credit_limit_cents,
+            payments: Arc::default(),
+        }
     }
 
     fn payments(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, Payment>> {
@@ -80,7 +83,12 @@ async fn payment(
         return Ok((StatusCode::OK, Json(existing.clone())));
     }
     let amount_cents = validation::order_total_cents(&request.items).ok_or_else(|| {
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "amount-overflow", "The order's amount is out of range", "")
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount-overflow",
+            "The order's amount is out of range",
+            "",
+        )
     })?;
     bank_transfer(amount_cents, state.credit_limit_cents).await?;
     let payment = Payment {

@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     let config = billing::Config::from_env()?;
     let _telemetry = telemetry::init("billing")?;
     let listener = bind(config.listen).await?;
-    serve(listener, billing::app(billing::AppState::new(&config)), shutdown_signal()).await?;
+    serve(
+        listener,
+        billing::app(billing::AppState::new(&config)),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

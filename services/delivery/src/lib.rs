@@ -30,7 +30,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { listen: Listen::from_env()?, delivery_days: env_or(DELIVERY_DAYS, DEFAULT_DELIVERY_DAYS)? })
+        Ok(Self {
+            listen: Listen::from_env()?,
+            delivery_days: env_or(DELIVERY_DAYS, DEFAULT_DELIVERY_DAYS)?,
+        })
     }
 }
 
@@ -42,7 +45,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
-        Self { delivery_days: config.delivery_days, deliveries: Arc::default() }
+        Self {
+            delivery_days: config.delivery_days,
+            deliveries: Arc::default(),
+        }
     }
 
     fn deliveries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, Delivery>> {

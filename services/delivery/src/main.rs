@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     let config = delivery::Config::from_env()?;
     let _telemetry = telemetry::init("delivery")?;
     let listener = bind(config.listen).await?;
-    serve(listener, delivery::app(delivery::AppState::new(&config)), shutdown_signal()).await?;
+    serve(
+        listener,
+        delivery::app(delivery::AppState::new(&config)),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -42,13 +42,23 @@ async fn run_steps(state: AppState, order: CheckoutRequest) -> Result<CheckoutRe
     let order_id = Uuid::new_v4();
     tracing::Span::current().set_attribute("eshop.order.id", order_id.to_string());
     let downstream = &state.0.downstream;
-    let mut undo = Undo { downstream, order_id, done: Vec::new() };
+    let mut undo = Undo {
+        downstream,
+        order_id,
+        done: Vec::new(),
+    };
 
-    let reservation = undo.on_failure(downstream.reserve(order_id, &order.items).await).await?;
+    let reservation = undo
+        .on_failure(downstream.reserve(order_id, &order.items).await)
+        .await?;
     undo.done.push(Service::Inventory);
-    let payment = undo.on_failure(downstream.charge(order_id, &order.email, &order.items).await).await?;
+    let payment = undo
+        .on_failure(downstream.charge(order_id, &order.email, &order.items).await)
+        .await?;
     undo.done.push(Service::Billing);
-    let delivery = undo.on_failure(downstream.arrange_delivery(order_id, &order.email, &order.items).await).await?;
+    let delivery = undo
+        .on_failure(downstream.arrange_delivery(order_id, &order.email, &order.items).await)
+        .await?;
     undo.done.push(Service::Delivery);
 
     let event = OrderPlaced {
@@ -88,7 +98,9 @@ impl Undo<'_> {
             Err(err) => err.into(),
         };
         if !self.done.is_empty() {
-            self.undo_all().instrument(tracing::info_span!("undo checkout", order.id = %self.order_id)).await;
+            self.undo_all()
+                .instrument(tracing::info_span!("undo checkout", order.id = %self.order_id))
+                .await;
         }
         Err(err)
     }

@@ -54,19 +54,33 @@ impl fmt::Display for Service {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     #[error("{service} is unreachable: {source}")]
-    Unreachable { service: Service, source: reqwest_middleware::Error },
+    Unreachable {
+        service: Service,
+        source: reqwest_middleware::Error,
+    },
     #[error("{service} did not answer within {timeout:?}")]
     TimedOut { service: Service, timeout: Duration },
     #[error("{service} refused the request with {status}{}", detail(.problem))]
-    Refused { service: Service, status: StatusCode, problem: Option<Problem> },
+    Refused {
+        service: Service,
+        status: StatusCode,
+        problem: Option<Problem>,
+    },
     #[error("{service} failed with {status}{}", detail(.problem))]
-    Failed { service: Service, status: StatusCode, problem: Option<Problem> },
+    Failed {
+        service: Service,
+        status: StatusCode,
+        problem: Option<Problem>,
+    },
     #[error("{service} answered with a body eshop cannot read: {source}")]
     BadResponse { service: Service, source: reqwest::Error },
 }
 
 fn detail(problem: &Option<Problem>) -> String {
-    problem.as_ref().map(|problem| format!(": {}", problem.detail)).unwrap_or_default()
+    problem
+        .as_ref()
+        .map(|problem| format!(": {}", problem.detail))
+        .unwrap_or_default()
 }
 
 #[derive(Debug)]
@@ -90,12 +104,19 @@ impl Downstream {
     }
 
     pub(crate) async fn reserve(&self, order_id: Uuid, items: &[OrderLine]) -> Result<Reservation, CallError> {
-        let body = ReserveRequest { order_id, items: items.to_vec() };
+        let body = ReserveRequest {
+            order_id,
+            items: items.to_vec(),
+        };
         self.post(Service::Inventory, paths::CREATE_ORDER, &body).await
     }
 
     pub(crate) async fn charge(&self, order_id: Uuid, email: &str, items: &[OrderLine]) -> Result<Payment, CallError> {
-        let body = PaymentRequest { order_id, email: email.to_owned(), items: items.to_vec() };
+        let body = PaymentRequest {
+            order_id,
+            email: email.to_owned(),
+            items: items.to_vec(),
+        };
         self.post(Service::Billing, paths::PAYMENT, &body).await
     }
 
@@ -105,7 +126,11 @@ impl Downstream {
         email: &str,
         items: &[OrderLine],
     ) -> Result<Delivery, CallError> {
-        let body = DeliveryRequest { order_id, email: email.to_owned(), items: items.to_vec() };
+        let body = DeliveryRequest {
+            order_id,
+            email: email.to_owned(),
+            items: items.to_vec(),
+        };
         self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
     }
 
@@ -128,9 +153,17 @@ impl Downstream {
         }
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(&self, service: Service, path: &str, body: &B) -> Result<R, CallError> {
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        service: Service,
+        path: &str,
+        body: &B,
+    ) -> Result<R, CallError> {
         let response = self.send(service, path, body).await?;
-        response.json().await.map_err(|source| CallError::BadResponse { service, source })
+        response
+            .json()
+            .await
+            .map_err(|source| CallError::BadResponse { service, source })
     }
 
     async fn send<B: Serialize>(&self, service: Service, path: &str, body: &B) -> Result<reqwest::Response, CallError> {
@@ -142,7 +175,12 @@ impl Downstream {
         let result = self.client.post(format!("{base}{path}")).json(body).send().await;
         let response = match result {
             Ok(response) => response,
-            Err(err) if is_timeout(&err) => return Err(CallError::TimedOut { service, timeout: self.timeout }),
+            Err(err) if is_timeout(&err) => {
+                return Err(CallError::TimedOut {
+                    service,
+                    timeout: self.timeout,
+                });
+            }
             Err(source) => return Err(CallError::Unreachable { service, source }),
         };
         let status = response.status();
@@ -151,9 +189,17 @@ impl Downstream {
         }
         let problem = response.json::<Problem>().await.ok();
         Err(if status.is_client_error() {
-            CallError::Refused { service, status, problem }
+            CallError::Refused {
+                service,
+                status,
+                problem,
+            }
         } else {
-            CallError::Failed { service, status, problem }
+            CallError::Failed {
+                service,
+                status,
+                problem,
+            }
         })
     }
 }

@@ -7,11 +7,7 @@ use axum::{
 };
 use service_kit::Problem;
 
-use crate::{
-    Service,
-    downstream::CallError,
-    publisher::PublishError,
-};
+use crate::{Service, downstream::CallError, publisher::PublishError};
 
 /// Why a checkout did not place an order. Every variant but `Invalid` comes
 /// after the steps already done were undone.
@@ -33,23 +29,47 @@ impl IntoResponse for CheckoutError {
         let problem = match self {
             Self::Invalid(violations) => Problem::invalid_input(&violations),
             // Business answers from a service are passed on as they are.
-            Self::Call(CallError::Refused { service: Service::Inventory, status: StatusCode::CONFLICT, problem }) => {
-                passed_on(StatusCode::CONFLICT, "out-of-stock", "Not enough stock", problem, detail)
-            }
-            Self::Call(CallError::Refused { service: Service::Billing, status: StatusCode::PAYMENT_REQUIRED, problem }) => {
-                passed_on(StatusCode::PAYMENT_REQUIRED, "payment-declined", "Payment declined", problem, detail)
-            }
-            Self::Call(CallError::TimedOut { service, .. }) => {
-                Problem::new(StatusCode::GATEWAY_TIMEOUT, "downstream-timeout", format!("{service} timed out"), detail)
-                    .with("service", service.name())
-            }
+            Self::Call(CallError::Refused {
+                service: Service::Inventory,
+                status: StatusCode::CONFLICT,
+                problem,
+            }) => passed_on(
+                StatusCode::CONFLICT,
+                "out-of-stock",
+                "Not enough stock",
+                problem,
+                detail,
+            ),
+            Self::Call(CallError::Refused {
+                service: Service::Billing,
+                status: StatusCode::PAYMENT_REQUIRED,
+                problem,
+            }) => passed_on(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment-declined",
+                "Payment declined",
+                problem,
+                detail,
+            ),
+            Self::Call(CallError::TimedOut { service, .. }) => Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "downstream-timeout",
+                format!("{service} timed out"),
+                detail,
+            )
+            .with("service", service.name()),
             Self::Call(
                 CallError::Unreachable { service, .. }
                 | CallError::Failed { service, .. }
                 | CallError::Refused { service, .. }
                 | CallError::BadResponse { service, .. },
-            ) => Problem::new(StatusCode::BAD_GATEWAY, "downstream-failed", format!("{service} failed"), detail)
-                .with("service", service.name()),
+            ) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "downstream-failed",
+                format!("{service} failed"),
+                detail,
+            )
+            .with("service", service.name()),
             Self::Publish(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "kafka-unavailable",

@@ -32,7 +32,10 @@ pub(crate) struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("topic", &self.topic).field("ack_timeout", &self.ack_timeout).finish()
+        f.debug_struct("Publisher")
+            .field("topic", &self.topic)
+            .field("ack_timeout", &self.ack_timeout)
+            .finish()
     }
 }
 
@@ -60,11 +63,19 @@ impl Publisher {
             .headers(kafka::record_headers(&span));
         // message.timeout.ms (set to ack_timeout) bounds the wait for the
         // acknowledgement; this bounds the wait for room in a full local queue.
-        let outcome = self.producer.send(record, Timeout::After(self.ack_timeout)).instrument(span.clone()).await;
+        let outcome = self
+            .producer
+            .send(record, Timeout::After(self.ack_timeout))
+            .instrument(span.clone())
+            .await;
         match outcome {
             Ok(delivery) => {
                 kafka::record_delivery(&span, delivery.partition, delivery.offset);
-                Ok(PublishedEvent { topic: self.topic.clone(), partition: delivery.partition, offset: delivery.offset })
+                Ok(PublishedEvent {
+                    topic: self.topic.clone(),
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
             }
             Err((err, _record)) => {
                 kafka::record_error(&span, "kafka_error", &err);

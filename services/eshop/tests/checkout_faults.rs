@@ -52,7 +52,10 @@ struct Services {
 
 impl Services {
     async fn start() -> Self {
-        let listen = Listen { host: [127, 0, 0, 1].into(), port: 0 };
+        let listen = Listen {
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+        };
         Self {
             inventory: spawn_app(inventory::app(inventory::AppState::new(&inventory::Config {
                 listen,
@@ -64,8 +67,11 @@ impl Services {
                 credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
             })))
             .await,
-            delivery: spawn_app(delivery::app(delivery::AppState::new(&delivery::Config { listen, delivery_days: 3 })))
-                .await,
+            delivery: spawn_app(delivery::app(delivery::AppState::new(&delivery::Config {
+                listen,
+                delivery_days: 3,
+            })))
+            .await,
         }
     }
 
@@ -89,7 +95,10 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
 
 async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
     let config = eshop::Config {
-        listen: Listen { host: [127, 0, 0, 1].into(), port: 0 },
+        listen: Listen {
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+        },
         inventory_url: inventory.to_owned(),
         billing_url: billing.to_owned(),
         delivery_url: delivery.to_owned(),
@@ -108,16 +117,30 @@ async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
 
 /// POSTs `body` as JSON to eshop's /checkout; returns the status and the problem+json body.
 async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
-    let response = app.client.post(app.url("/checkout")).json(body).send().await.expect("eshop answers");
+    let response = app
+        .client
+        .post(app.url("/checkout"))
+        .json(body)
+        .send()
+        .await
+        .expect("eshop answers");
     problem(response).await
 }
 
 async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let body: Value = response.json().await.expect("a JSON body");
     if !status.is_success() {
-        assert_eq!(content_type, "application/problem+json", "error bodies are problem+json: {body}");
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error bodies are problem+json: {body}"
+        );
         assert_eq!(body["status"], status.as_u16(), "{body}");
         assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
     }
@@ -135,50 +158,140 @@ async fn bad_input_is_refused_with_problem_json_and_calls_nobody() {
     let app = eshop(&url, &url, &url).await;
 
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
-        ("no items", json!({ "email": "a@b.example" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
-        ("extra field", json!({ "email": "a@b.example", "items": [], "coupon": "X" }), StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
-        ("empty items", json!({ "email": "a@b.example", "items": [] }), StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
-        ("quantity 0", order("BOOK-RUST", 0), StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
-        ("absurd quantity", order("BOOK-RUST", 1_000_000), StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
-        ("negative quantity", order("BOOK-RUST", 0).to_string().replace(":0", ":-1").parse().expect("json"), StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
-        ("unknown SKU", order("NO-SUCH-SKU", 1), StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
-        ("bad email", json!({ "email": "jane", "items": [{ "sku": "BOOK-RUST", "quantity": 1 }] }), StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
+        (
+            "no items",
+            json!({ "email": "a@b.example" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+        ),
+        (
+            "extra field",
+            json!({ "email": "a@b.example", "items": [], "coupon": "X" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+        ),
+        (
+            "empty items",
+            json!({ "email": "a@b.example", "items": [] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+        ),
+        (
+            "quantity 0",
+            order("BOOK-RUST", 0),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+        ),
+        (
+            "absurd quantity",
+            order("BOOK-RUST", 1_000_000),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+        ),
+        (
+            "negative quantity",
+            order("BOOK-RUST", 0)
+                .to_string()
+                .replace(":0", ":-1")
+                .parse()
+                .expect("json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+        ),
+        (
+            "unknown SKU",
+            order("NO-SUCH-SKU", 1),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+        ),
+        (
+            "bad email",
+            json!({ "email": "jane", "items": [{ "sku": "BOOK-RUST", "quantity": 1 }] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+        ),
     ];
     for (case, body, expected, kind) in cases {
         let (status, problem) = post_checkout(&app, &body).await;
         assert_eq!(status, expected, "{case}: {problem}");
-        assert_eq!(problem["type"], format!("urn:eshop:problem:{kind}"), "{case}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("urn:eshop:problem:{kind}"),
+            "{case}: {problem}"
+        );
     }
     let (_, unknown) = post_checkout(&app, &order("NO-SUCH-SKU", 1)).await;
-    assert!(unknown["detail"].as_str().is_some_and(|d| d.contains("NO-SUCH-SKU")), "names the SKU: {unknown}");
+    assert!(
+        unknown["detail"].as_str().is_some_and(|d| d.contains("NO-SUCH-SKU")),
+        "names the SKU: {unknown}"
+    );
 
-    let malformed = app.client.post(app.url("/checkout")).header("content-type", "application/json").body("{\"email\":").send().await.expect("answer");
+    let malformed = app
+        .client
+        .post(app.url("/checkout"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .expect("answer");
     let (status, body) = problem(malformed).await;
-    assert_eq!((status, body["type"].as_str()), (StatusCode::BAD_REQUEST, Some("urn:eshop:problem:malformed-json")));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("urn:eshop:problem:malformed-json"))
+    );
 
-    let wrong_type = app.client.post(app.url("/checkout")).header("content-type", "text/plain").body(order("BOOK-RUST", 1).to_string()).send().await.expect("answer");
+    let wrong_type = app
+        .client
+        .post(app.url("/checkout"))
+        .header("content-type", "text/plain")
+        .body(order("BOOK-RUST", 1).to_string())
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(problem(wrong_type).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let huge = json!({ "email": "a@b.example", "items": [], "padding": "x".repeat(service_kit::MAX_BODY_BYTES) });
     assert_eq!(post_checkout(&app, &huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
 
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "no service may be called for bad input");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no service may be called for bad input"
+    );
 }
 
 #[tokio::test]
 async fn out_of_stock_and_declined_payment_are_passed_on_and_undone() {
     let services = Services::start().await;
-    let app = eshop(&services.inventory.url(""), &services.billing.url(""), &services.delivery.url("")).await;
+    let app = eshop(
+        &services.inventory.url(""),
+        &services.billing.url(""),
+        &services.delivery.url(""),
+    )
+    .await;
 
     let (status, body) = post_checkout(&app, &order("BOOK-RUST", 11)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("BOOK-RUST")), "{body}");
-    assert!(services.payments().await.is_empty(), "nothing charged when stock is short");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("BOOK-RUST")),
+        "{body}"
+    );
+    assert!(
+        services.payments().await.is_empty(),
+        "nothing charged when stock is short"
+    );
 
     let (status, body) = post_checkout(&app, &order("LAPTOP-PRO", 1)).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
-    assert_eq!(services.reserved_units().await, 0, "the reservation is released after a declined payment");
-    assert!(services.deliveries().await.is_empty(), "no delivery after a declined payment");
+    assert_eq!(
+        services.reserved_units().await,
+        0,
+        "the reservation is released after a declined payment"
+    );
+    assert!(
+        services.deliveries().await.is_empty(),
+        "no delivery after a declined payment"
+    );
 }
 
 #[tokio::test]
@@ -187,12 +300,20 @@ async fn a_service_that_is_down_is_named_in_a_502_and_earlier_steps_are_undone()
 
     let app = eshop(&closed_port(), &services.billing.url(""), &services.delivery.url("")).await;
     let (status, body) = post_checkout(&app, &order("BOOK-RUST", 1)).await;
-    assert_eq!((status, body["service"].as_str()), (StatusCode::BAD_GATEWAY, Some("inventory")), "{body}");
+    assert_eq!(
+        (status, body["service"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("inventory")),
+        "{body}"
+    );
     assert!(services.payments().await.is_empty());
 
     let app = eshop(&services.inventory.url(""), &services.billing.url(""), &closed_port()).await;
     let (status, body) = post_checkout(&app, &order("BOOK-RUST", 2)).await;
-    assert_eq!((status, body["service"].as_str()), (StatusCode::BAD_GATEWAY, Some("delivery")), "{body}");
+    assert_eq!(
+        (status, body["service"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("delivery")),
+        "{body}"
+    );
     assert_eq!(services.reserved_units().await, 0, "stock released");
     let payments = services.payments().await;
     assert_eq!(payments.len(), 1);
@@ -204,10 +325,23 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
     let services = Services::start().await;
 
     let (failing, failing_calls) = stand_in(StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
-    let app = eshop(&services.inventory.url(""), &failing.url(""), &services.delivery.url("")).await;
+    let app = eshop(
+        &services.inventory.url(""),
+        &failing.url(""),
+        &services.delivery.url(""),
+    )
+    .await;
     let (status, body) = post_checkout(&app, &order("MUG-FERRIS", 3)).await;
-    assert_eq!((status, body["service"].as_str()), (StatusCode::BAD_GATEWAY, Some("billing")), "{body}");
-    assert_eq!(services.reserved_units().await, 0, "stock released after billing failed");
+    assert_eq!(
+        (status, body["service"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("billing")),
+        "{body}"
+    );
+    assert_eq!(
+        services.reserved_units().await,
+        0,
+        "stock released after billing failed"
+    );
     // The charge call, then the undo's refund call (idempotent, so safe to send after an unclear failure).
     assert!(failing_calls.load(Ordering::SeqCst) >= 1);
     assert!(services.deliveries().await.is_empty(), "no later step runs");
@@ -215,19 +349,42 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
     let (slow, _) = stand_in(StatusCode::OK, HTTP_TIMEOUT * 4).await;
     let app = eshop(&services.inventory.url(""), &services.billing.url(""), &slow.url("")).await;
     let (status, body) = post_checkout(&app, &order("MUG-FERRIS", 3)).await;
-    assert_eq!((status, body["service"].as_str()), (StatusCode::GATEWAY_TIMEOUT, Some("delivery")), "{body}");
-    assert_eq!(services.reserved_units().await, 0, "stock released after delivery timed out");
-    assert!(services.payments().await.iter().all(|payment| payment.status == PaymentStatus::Refunded));
+    assert_eq!(
+        (status, body["service"].as_str()),
+        (StatusCode::GATEWAY_TIMEOUT, Some("delivery")),
+        "{body}"
+    );
+    assert_eq!(
+        services.reserved_units().await,
+        0,
+        "stock released after delivery timed out"
+    );
+    assert!(
+        services
+            .payments()
+            .await
+            .iter()
+            .all(|payment| payment.status == PaymentStatus::Refunded)
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_broker_is_a_503_and_leaves_nothing_reserved_charged_or_scheduled() {
     let services = Services::start().await;
-    let app = eshop(&services.inventory.url(""), &services.billing.url(""), &services.delivery.url("")).await;
+    let app = eshop(
+        &services.inventory.url(""),
+        &services.billing.url(""),
+        &services.delivery.url(""),
+    )
+    .await;
 
     let response = app.client.get(app.url("/checkout")).send().await.expect("answer");
     let (status, body) = problem(response).await;
-    assert_eq!((status, body["service"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("kafka")), "{body}");
+    assert_eq!(
+        (status, body["service"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("kafka")),
+        "{body}"
+    );
     assert_eq!(services.reserved_units().await, 0);
     let payments = services.payments().await;
     assert_eq!(payments.len(), 1);

@@ -33,15 +33,31 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
     assert_eq!(response.status(), 200);
     let traceresponse = response.headers()["traceresponse"].to_str().expect("ascii").to_owned();
     let body: CheckoutResponse = response.json().await.expect("a checkout response");
-    assert_eq!(body.trace_id.as_deref(), Some(CALLER_TRACE_ID), "the caller's trace is continued");
-    assert!(traceresponse.starts_with(&format!("00-{CALLER_TRACE_ID}-")), "{traceresponse}");
+    assert_eq!(
+        body.trace_id.as_deref(),
+        Some(CALLER_TRACE_ID),
+        "the caller's trace is continued"
+    );
+    assert!(
+        traceresponse.starts_with(&format!("00-{CALLER_TRACE_ID}-")),
+        "{traceresponse}"
+    );
 
     let trace = stack
         .receiver
         .store()
         .wait_for(WAIT, |spans| {
-            let trace = Trace::new(spans.iter().filter(|span| span.trace_id == CALLER_TRACE_ID).cloned().collect());
-            EXPECTED.iter().all(|(service, kind, name)| trace.has(service, *kind, name)).then_some(trace)
+            let trace = Trace::new(
+                spans
+                    .iter()
+                    .filter(|span| span.trace_id == CALLER_TRACE_ID)
+                    .cloned()
+                    .collect(),
+            );
+            EXPECTED
+                .iter()
+                .all(|(service, kind, name)| trace.has(service, *kind, name))
+                .then_some(trace)
         })
         .await
         .unwrap_or_else(|timed_out| panic!("{timed_out}"));
@@ -53,24 +69,47 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
     }
 
     let root = trace.one("eshop", SpanKind::Server, "GET /checkout");
-    assert_eq!(root.parent_span_id.as_deref(), Some(CALLER_SPAN_ID), "eshop's span is the caller's child");
+    assert_eq!(
+        root.parent_span_id.as_deref(),
+        Some(CALLER_SPAN_ID),
+        "eshop's span is the caller's child"
+    );
     assert_eq!(traceresponse, format!("00-{CALLER_TRACE_ID}-{}-01", root.span_id));
     assert_attr(root, "http.request.method", "GET");
     assert_attr(root, "http.route", "/checkout");
     assert_attr(root, "url.path", "/checkout");
     assert_attr(root, "server.address", "127.0.0.1");
     assert_attr(root, "client.address", "127.0.0.1");
-    assert_eq!(root.attribute("http.response.status_code").and_then(|v| v.as_i64()), Some(200));
-    assert_eq!(root.attribute("server.port").and_then(|v| v.as_i64()), Some(i64::from(stack.eshop.addr.port())));
+    assert_eq!(
+        root.attribute("http.response.status_code").and_then(|v| v.as_i64()),
+        Some(200)
+    );
+    assert_eq!(
+        root.attribute("server.port").and_then(|v| v.as_i64()),
+        Some(i64::from(stack.eshop.addr.port()))
+    );
 
-    for (service, path) in [("inventory", "/createOrder"), ("billing", "/payment"), ("delivery", "/arrangeDelivery")] {
+    for (service, path) in [
+        ("inventory", "/createOrder"),
+        ("billing", "/payment"),
+        ("delivery", "/arrangeDelivery"),
+    ] {
         let name = format!("POST {path}");
         let client = trace.child(root, "eshop", SpanKind::Client, &name);
         assert_attr(client, "http.request.method", "POST");
-        assert_eq!(client.attribute("http.response.status_code").and_then(|v| v.as_i64()), Some(201), "{service}");
+        assert_eq!(
+            client.attribute("http.response.status_code").and_then(|v| v.as_i64()),
+            Some(201),
+            "{service}"
+        );
         let server = trace.child(client, service, SpanKind::Server, &name);
         assert_attr(server, "http.route", path);
-        assert_eq!(server.attribute("http.response.status_code").and_then(|v| v.as_i64()), Some(201), "{service}");
+        assert_eq!(
+            server.attribute("http.response.status_code").and_then(|v| v.as_i64()),
+            Some(201),
+            "{service}: {:?}",
+            server.attributes
+        );
     }
     let billing = trace.one("billing", SpanKind::Server, "POST /payment");
     trace.child(billing, "billing", SpanKind::Internal, "BankTransaction.transfer");
@@ -83,20 +122,37 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
     assert_attr(producer, "messaging.operation.name", "send");
     assert_attr(producer, "messaging.destination.name", "eshop-topic");
     assert_attr(producer, "messaging.kafka.message.key", &body.order_id.to_string());
-    assert_attr(producer, "messaging.destination.partition.id", &event.partition.to_string());
-    assert_eq!(producer.attribute("messaging.kafka.offset").and_then(|v| v.as_i64()), Some(event.offset));
+    assert_attr(
+        producer,
+        "messaging.destination.partition.id",
+        &event.partition.to_string(),
+    );
+    assert_eq!(
+        producer.attribute("messaging.kafka.offset").and_then(|v| v.as_i64()),
+        Some(event.offset)
+    );
 
     let consumer = trace.child(producer, "kafka-consumer", SpanKind::Consumer, "process eshop-topic");
     assert!(
-        consumer.links.iter().any(|link| link.span_id == producer.span_id && link.trace_id == producer.trace_id),
+        consumer
+            .links
+            .iter()
+            .any(|link| link.span_id == producer.span_id && link.trace_id == producer.trace_id),
         "the CONSUMER span links to the PRODUCER span (FOLLOWS_FROM):\n{}",
         trace.render()
     );
     assert_attr(consumer, "messaging.system", "kafka");
     assert_attr(consumer, "messaging.operation.type", "process");
     assert_attr(consumer, "messaging.consumer.group.name", "eshop-demo-app");
-    assert_attr(consumer, "messaging.destination.partition.id", &event.partition.to_string());
-    assert_eq!(consumer.attribute("messaging.kafka.offset").and_then(|v| v.as_i64()), Some(event.offset));
+    assert_attr(
+        consumer,
+        "messaging.destination.partition.id",
+        &event.partition.to_string(),
+    );
+    assert_eq!(
+        consumer.attribute("messaging.kafka.offset").and_then(|v| v.as_i64()),
+        Some(event.offset)
+    );
 
     let email_call = trace.child(consumer, "kafka-consumer", SpanKind::Client, "POST /sendEmail");
     let email = trace.child(email_call, "notification", SpanKind::Server, "POST /sendEmail");
@@ -105,7 +161,14 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
 }
 
 fn assert_attr(span: &SpanRecord, key: &str, expected: &str) {
-    assert_eq!(span.str_attribute(key), Some(expected), "{} {:?} attribute {key}: {:?}", span.service, span.name, span.attributes);
+    assert_eq!(
+        span.str_attribute(key),
+        Some(expected),
+        "{} {:?} attribute {key}: {:?}",
+        span.service,
+        span.name,
+        span.attributes
+    );
 }
 
 #[tokio::test]
@@ -117,7 +180,10 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
 
     // x-request-id reaches every service, across the Kafka hop too.
     for service in ["eshop", "inventory", "billing", "delivery", "notification"] {
-        let server = trace.spans.iter().find(|span| span.service == service && span.kind == SpanKind::Server);
+        let server = trace
+            .spans
+            .iter()
+            .find(|span| span.service == service && span.kind == SpanKind::Server);
         assert_eq!(
             server.and_then(|span| span.str_attribute("http.request.header.x-request-id")),
             Some("req-w3c-1"),
@@ -126,7 +192,12 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
         );
     }
     let sent = stack.json(&stack.notification, "/sentEmails").await;
-    let emails: Vec<_> = sent.as_array().expect("a list").iter().filter(|email| email["order_id"] == body.order_id.to_string()).collect();
+    let emails: Vec<_> = sent
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|email| email["order_id"] == body.order_id.to_string())
+        .collect();
     assert_eq!(emails.len(), 1, "one email for the order: {sent}");
     assert_eq!(emails[0]["requests"], 1);
 }
@@ -136,7 +207,11 @@ async fn b3_multi_headers_are_continued() {
     let stack = Stack::start().await;
     checkout_is_one_trace(
         &stack,
-        &[("x-b3-traceid", CALLER_TRACE_ID), ("x-b3-spanid", CALLER_SPAN_ID), ("x-b3-sampled", "1")],
+        &[
+            ("x-b3-traceid", CALLER_TRACE_ID),
+            ("x-b3-spanid", CALLER_SPAN_ID),
+            ("x-b3-sampled", "1"),
+        ],
     )
     .await;
 }

@@ -12,9 +12,18 @@ use tokio::sync::Notify;
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero() {
-    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("receiver");
-    let listen = Listen { host: [127, 0, 0, 1].into(), port: 0 };
-    let inventory = spawn_app(inventory::app(inventory::AppState::new(&inventory::Config { listen, initial_stock: 10 }))).await;
+    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("receiver");
+    let listen = Listen {
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+    };
+    let inventory = spawn_app(inventory::app(inventory::AppState::new(&inventory::Config {
+        listen,
+        initial_stock: 10,
+    })))
+    .await;
     let billing = spawn_app(billing::app(billing::AppState::new(&billing::Config {
         listen,
         credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
@@ -59,11 +68,23 @@ async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero
 
     let trace = Trace::new(receiver.store().spans());
     let root = trace.one("eshop", SpanKind::Server, "GET /checkout");
-    assert!(root.is_error(), "a 502 is an error on the SERVER span:\n{}", trace.render());
-    assert_eq!(root.attribute("http.response.status_code").and_then(|v| v.as_i64()), Some(502), "{:?}", root.attributes);
+    assert!(
+        root.is_error(),
+        "a 502 is an error on the SERVER span:\n{}",
+        trace.render()
+    );
+    assert_eq!(
+        root.attribute("http.response.status_code").and_then(|v| v.as_i64()),
+        Some(502),
+        "{:?}",
+        root.attributes
+    );
     let failed = trace.child(root, "eshop", SpanKind::Client, "POST /arrangeDelivery");
     assert!(failed.is_error(), "{}", trace.render());
-    assert!(!trace.has("eshop", SpanKind::Producer, "send eshop-topic"), "no later step runs");
+    assert!(
+        !trace.has("eshop", SpanKind::Producer, "send eshop-topic"),
+        "no later step runs"
+    );
     let undo = trace.child(root, "eshop", SpanKind::Internal, "undo checkout");
     trace.child(undo, "eshop", SpanKind::Client, "POST /refund");
     trace.child(undo, "eshop", SpanKind::Client, "POST /cancelOrder");

@@ -34,7 +34,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { listen: Listen::from_env()?, initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)? })
+        Ok(Self {
+            listen: Listen::from_env()?,
+            initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)?,
+        })
     }
 }
 
@@ -59,9 +62,22 @@ impl AppState {
     pub fn new(config: &Config) -> Self {
         let levels = catalog::PRODUCTS
             .iter()
-            .map(|product| (product.sku.to_owned(), Level { available: config.initial_stock, reserved: 0 }))
+            .map(|product| {
+                (
+                    product.sku.to_owned(),
+                    Level {
+                        available: config.initial_stock,
+                        reserved: 0,
+                    },
+                )
+            })
             .collect();
-        Self { stock: Arc::new(Mutex::new(Stock { levels, reservations: HashMap::new() })) }
+        Self {
+            stock: Arc::new(Mutex::new(Stock {
+                levels,
+                reservations: HashMap::new(),
+            })),
+        }
     }
 
     fn stock(&self) -> std::sync::MutexGuard<'_, Stock> {
@@ -103,15 +119,23 @@ async fn create_order(
         })
         .collect();
     if !short.is_empty() {
-        return Err(Problem::new(StatusCode::CONFLICT, "out-of-stock", "Not enough stock", short.join("; ")));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "out-of-stock",
+            "Not enough stock",
+            short.join("; "),
+        ));
     }
     for OrderLine { sku, quantity } in &request.items {
         let level = stock.levels.entry(sku.clone()).or_default();
         level.available -= quantity;
         level.reserved += quantity;
     }
-    let reservation =
-        Reservation { reservation_id: Uuid::new_v4(), order_id: request.order_id, items: request.items };
+    let reservation = Reservation {
+        reservation_id: Uuid::new_v4(),
+        order_id: request.order_id,
+        items: request.items,
+    };
     stock.reservations.insert(reservation.order_id, reservation.clone());
     tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
     Ok((StatusCode::CREATED, Json(reservation)))
@@ -137,7 +161,11 @@ async fn stock(State(state): State<AppState>) -> Json<Vec<StockLevel>> {
         .stock()
         .levels
         .iter()
-        .map(|(sku, level)| StockLevel { sku: sku.clone(), available: level.available, reserved: level.reserved })
+        .map(|(sku, level)| StockLevel {
+            sku: sku.clone(),
+            available: level.available,
+            reserved: level.reserved,
+        })
         .collect();
     Json(levels)
 }

@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     let config = inventory::Config::from_env()?;
     let _telemetry = telemetry::init("inventory")?;
     let listener = bind(config.listen).await?;
-    serve(listener, inventory::app(inventory::AppState::new(&config)), shutdown_signal()).await?;
+    serve(
+        listener,
+        inventory::app(inventory::AppState::new(&config)),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -22,7 +22,11 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    let probes = tokio::spawn(serve(listener, kafka_consumer::app(readiness), shutdown.clone().cancelled_owned()));
+    let probes = tokio::spawn(serve(
+        listener,
+        kafka_consumer::app(readiness),
+        shutdown.clone().cancelled_owned(),
+    ));
     worker.run(shutdown).await?;
     probes.await??;
     Ok(())

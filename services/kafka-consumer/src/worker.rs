@@ -71,14 +71,19 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl Worker {
     pub fn new(config: &Config, readiness: Readiness) -> Result<Self, WorkerError> {
         Ok(Self {
-            consumer: config.kafka.consumer_config().create_with_context(Events { readiness })?,
+            consumer: config
+                .kafka
+                .consumer_config()
+                .create_with_context(Events { readiness })?,
             dead_letters: config.kafka.producer_config(DLQ_ACK_TIMEOUT_MS).create()?,
             client: telemetry::client::http_client(config.http_timeout)?,
             config: config.clone(),
@@ -113,7 +118,11 @@ impl Worker {
                         // A later commit on this partition covers this one.
                         tracing::warn!(%err, "offset commit failed; a later commit will cover it");
                     }
-                    handled.add_partition_offset(message.topic(), message.partition(), Offset::Offset(message.offset() + 1))?;
+                    handled.add_partition_offset(
+                        message.topic(),
+                        message.partition(),
+                        Offset::Offset(message.offset() + 1),
+                    )?;
                 }
                 Handled::Interrupted => break,
             }
@@ -171,7 +180,13 @@ impl Worker {
         let mut backoff = FIRST_BACKOFF;
         let mut resend_count = 0;
         loop {
-            let result = self.client.post(&url).json(&request).with_extension(ResendCount(resend_count)).send().await;
+            let result = self
+                .client
+                .post(&url)
+                .json(&request)
+                .with_extension(ResendCount(resend_count))
+                .send()
+                .await;
             match result {
                 Ok(response) if response.status().is_success() => return Notified::Accepted,
                 Ok(response) if response.status().is_client_error() => {
@@ -179,7 +194,9 @@ impl Worker {
                     let body = response.text().await.unwrap_or_default();
                     return Notified::Rejected(format!("notification answered {status}: {body}"));
                 }
-                Ok(response) => tracing::warn!(status = %response.status(), attempt = resend_count + 1, "notification failed; retrying"),
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), attempt = resend_count + 1, "notification failed; retrying")
+                }
                 Err(err) => tracing::warn!(%err, attempt = resend_count + 1, "notification unreachable; retrying"),
             }
             tokio::select! {
@@ -201,7 +218,9 @@ impl Worker {
             let span = kafka::producer_span(topic, &String::from_utf8_lossy(key));
             let headers = dead_letter_headers(kafka::record_headers(&span), message, reason);
             let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
-            let sent = self.dead_letters.send(record, Timeout::After(Duration::from_millis(DLQ_ACK_TIMEOUT_MS)));
+            let sent = self
+                .dead_letters
+                .send(record, Timeout::After(Duration::from_millis(DLQ_ACK_TIMEOUT_MS)));
             match sent.instrument(span.clone()).await {
                 Ok(delivery) => {
                     kafka::record_delivery(&span, delivery.partition, delivery.offset);
@@ -236,6 +255,12 @@ fn parse(message: &BorrowedMessage<'_>) -> Result<OrderPlaced, String> {
 fn dead_letter_headers(headers: OwnedHeaders, message: &BorrowedMessage<'_>, reason: &str) -> OwnedHeaders {
     let source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
     headers
-        .insert(Header { key: "dlq.reason", value: Some(reason) })
-        .insert(Header { key: "dlq.source", value: Some(&source) })
+        .insert(Header {
+            key: "dlq.reason",
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: "dlq.source",
+            value: Some(&source),
+        })
 }

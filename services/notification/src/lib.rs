@@ -30,7 +30,9 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { listen: Listen::from_env()? })
+        Ok(Self {
+            listen: Listen::from_env()?,
+        })
     }
 }
 
@@ -60,7 +62,10 @@ async fn send_email(
 ) -> Result<Json<EmailReceipt>, Problem> {
     let mut violations = validation::check_email(&request.to);
     if request.subject.trim().is_empty() {
-        violations.push(validation::Violation { field: "subject".into(), reason: "must not be empty".into() });
+        violations.push(validation::Violation {
+            field: "subject".into(),
+            reason: "must not be empty".into(),
+        });
     }
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
@@ -68,15 +73,30 @@ async fn send_email(
     let mut sent = state.sent();
     if let Some(earlier) = sent.get_mut(&request.order_id) {
         earlier.requests += 1;
-        tracing::info!(requests = earlier.requests, "email already sent for this order; not sending again");
-        return Ok(Json(EmailReceipt { order_id: request.order_id, status: EmailStatus::AlreadySent }));
+        tracing::info!(
+            requests = earlier.requests,
+            "email already sent for this order; not sending again"
+        );
+        return Ok(Json(EmailReceipt {
+            order_id: request.order_id,
+            status: EmailStatus::AlreadySent,
+        }));
     }
     tracing::info!(to = %request.to, subject = %request.subject, "email sent");
     sent.insert(
         request.order_id,
-        SentEmail { order_id: request.order_id, to: request.to, subject: request.subject, body: request.body, requests: 1 },
+        SentEmail {
+            order_id: request.order_id,
+            to: request.to,
+            subject: request.subject,
+            body: request.body,
+            requests: 1,
+        },
     );
-    Ok(Json(EmailReceipt { order_id: request.order_id, status: EmailStatus::Sent }))
+    Ok(Json(EmailReceipt {
+        order_id: request.order_id,
+        status: EmailStatus::Sent,
+    }))
 }
 
 async fn sent_emails(State(state): State<AppState>) -> (StatusCode, Json<Vec<SentEmail>>) {

@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     let config = notification::Config::from_env()?;
     let _telemetry = telemetry::init("notification")?;
     let listener = bind(config.listen).await?;
-    serve(listener, notification::app(notification::AppState::default()), shutdown_signal()).await?;
+    serve(
+        listener,
+        notification::app(notification::AppState::default()),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -104,7 +104,11 @@ fn extract_multi(extractor: &dyn Extractor) -> Option<SpanContext> {
 /// A missing sampling decision ("defer") is taken as sampled: the caller made
 /// no decision, and dropping the trace would hide the request entirely.
 fn remote(trace_id: TraceId, span_id: SpanId, sampled: Option<bool>) -> SpanContext {
-    let flags = if sampled.unwrap_or(true) { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    let flags = if sampled.unwrap_or(true) {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
     SpanContext::new(trace_id, span_id, flags, true, TraceState::default())
 }
 
@@ -113,7 +117,9 @@ fn parse_trace_id(hex: &str) -> Option<TraceId> {
     if !(hex.len() == 16 || hex.len() == 32) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    Some(TraceId::from_hex(hex).ok()).flatten().filter(|id| *id != TraceId::INVALID)
+    Some(TraceId::from_hex(hex).ok())
+        .flatten()
+        .filter(|id| *id != TraceId::INVALID)
 }
 
 fn parse_span_id(hex: &str) -> Option<SpanId> {
@@ -129,8 +135,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn extract(headers: &[(&str, &str)]) -> Option<SpanContext> {
-        let carrier: HashMap<String, String> =
-            headers.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        let carrier: HashMap<String, String> = headers
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
         let cx = B3Propagator::new(B3Encoding::MultipleHeaders).extract(&carrier);
         let span_context = cx.span().span_context().clone();
         span_context.is_valid().then_some(span_context)
@@ -138,8 +146,11 @@ mod tests {
 
     #[test]
     fn single_header_with_and_without_parent_and_sampling() {
-        let full = extract(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90")])
-            .expect("valid");
+        let full = extract(&[(
+            "b3",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+        )])
+        .expect("valid");
         assert_eq!(full.trace_id().to_string(), "80f198ee56343ba864fe8b2a57d3eff7");
         assert_eq!(full.span_id().to_string(), "e457b5a2e4d86bd1");
         assert!(full.is_sampled() && full.is_remote());
@@ -167,7 +178,13 @@ mod tests {
         assert!(extract(&[("b3", "0")]).is_none());
         assert!(extract(&[("b3", "xyz-e457b5a2e4d86bd1-1")]).is_none());
         assert!(extract(&[("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7")]).is_none());
-        assert!(extract(&[("x-b3-traceid", "0000000000000000"), ("x-b3-spanid", "e457b5a2e4d86bd1")]).is_none());
+        assert!(
+            extract(&[
+                ("x-b3-traceid", "0000000000000000"),
+                ("x-b3-spanid", "e457b5a2e4d86bd1")
+            ])
+            .is_none()
+        );
     }
 
     #[test]
@@ -182,7 +199,13 @@ mod tests {
         let cx = Context::new().with_remote_span_context(span_context);
         let mut single = HashMap::new();
         B3Propagator::new(B3Encoding::SingleHeader).inject_context(&cx, &mut single);
-        assert_eq!(single, HashMap::from([(B3.to_owned(), "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1".to_owned())]));
+        assert_eq!(
+            single,
+            HashMap::from([(
+                B3.to_owned(),
+                "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1".to_owned()
+            )])
+        );
         let mut multi = HashMap::new();
         B3Propagator::new(B3Encoding::MultipleHeaders).inject_context(&cx, &mut multi);
         assert_eq!(multi[SAMPLED], "1");

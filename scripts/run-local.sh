@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+#! Runs the whole suite on this machine: Tansu broker, six services and, unless
+#! an OTLP endpoint is given or already listening, the otlp-sink trace view.
+# Used by `make run`. Ctrl-C stops every process it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=target/debug
+LOGS=target/run-logs
+BROKER_PORT="${BROKER_PORT:-9092}"
+SINK_ADDR=127.0.0.1:4318
+
+cargo build --workspace --bins --quiet
+tansu="$(scripts/install-tansu.sh)"
+mkdir -p "$LOGS"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping..."
+  # SIGTERM: each service finishes its requests and flushes its spans.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+listening() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
+
+wait_ready() {
+  local name=$1 url=$2
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$name did not become ready; see $LOGS/$name.log" >&2
+  exit 1
+}
+
+if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
+  if listening "$SINK_ADDR"; then
+    echo "an OTLP receiver already listens on $SINK_ADDR (a local Jaeger?): exporting there"
+  else
+    "$BIN/otlp-sink" "$SINK_ADDR" &
+    pids+=($!)
+  fi
+  export OTEL_EXPORTER_OTLP_ENDPOINT="http://$SINK_ADDR"
+fi
+# Export every half second rather than every five, so traces show promptly.
+export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}"
+
+if listening "127.0.0.1:$BROKER_PORT"; then
+  echo "port $BROKER_PORT is taken: set BROKER_PORT to run the embedded broker elsewhere" >&2
+  exit 1
+fi
+# The broker's own telemetry is left out of the suite's traces.
+env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" broker \
+  --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+  --storage-engine memory://tansu/ >"$LOGS/tansu.log" 2>&1 &
+pids+=($!)
+for topic in eshop-topic eshop-topic.dlq; do
+  for _ in $(seq 1 100); do
+    env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" topic create "$topic" \
+      --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions 3 >>"$LOGS/tansu.log" 2>&1 && break
+    sleep 0.1
+  done
+done
+
+export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
+# Tansu answers a fetch only when fetch.wait.max.ms expires: 10 ms keeps the Kafka hop short.
+export KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10}"
+export HOST=127.0.0.1
+
+start() {
+  local name=$1 port=$2
+  shift 2
+  env PORT="$port" "$@" "$BIN/$name" >"$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+}
+start inventory 8081
+start billing 8082
+start delivery 8083
+start notification 8084
+start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084
+
+for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
+  wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"
+done
+
+cat <<MSG
+
+The eshop suite is running (logs in $LOGS/, traces exported to $OTEL_EXPORTER_OTLP_ENDPOINT).
+
+  curl localhost:8080/checkout
+  curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' localhost:8080/checkout
+  curl -H 'content-type: application/json' \\
+       -d '{"email":"jane.doe@example.com","items":[{"sku":"TSHIRT-OTEL","quantity":2}]}' localhost:8080/checkout
+
+Each finished trace is printed below as a tree. Ctrl-C stops everything.
+MSG
+wait
