@@ -14,13 +14,16 @@ cargo build --workspace --bins --quiet
 tansu="$(scripts/install-tansu.sh)"
 mkdir -p "$LOGS"
 
-pids=()
+pids=()   # the services
+infra=()  # broker and trace view, stopped last so the services can still commit and export
 stop() {
   trap - INT TERM EXIT
   echo
   echo "stopping..."
-  # SIGTERM: each service finishes its requests and flushes its spans.
+  # SIGTERM: each service finishes its requests, flushes its spans and exits.
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${infra[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
@@ -42,7 +45,7 @@ if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
     echo "an OTLP receiver already listens on $SINK_ADDR (a local Jaeger?): exporting there"
   else
     "$BIN/otlp-sink" "$SINK_ADDR" &
-    pids+=($!)
+    infra+=($!)
   fi
   export OTEL_EXPORTER_OTLP_ENDPOINT="http://$SINK_ADDR"
 fi
@@ -58,7 +61,7 @@ env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" broker \
   --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
   --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
   --storage-engine memory://tansu/ >"$LOGS/tansu.log" 2>&1 &
-pids+=($!)
+infra+=($!)
 for topic in eshop-topic eshop-topic.dlq; do
   for _ in $(seq 1 100); do
     env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" topic create "$topic" \
@@ -68,8 +71,6 @@ for topic in eshop-topic eshop-topic.dlq; do
 done
 
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
-# Tansu answers a fetch only when fetch.wait.max.ms expires: 10 ms keeps the Kafka hop short.
-export KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10}"
 export HOST=127.0.0.1
 
 start() {
@@ -83,7 +84,8 @@ start billing 8082
 start delivery 8083
 start notification 8084
 start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083
-start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084
+# Tansu answers a fetch only when fetch.wait.max.ms expires: 10 ms keeps the Kafka hop short.
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10}"
 
 for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
   wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::SpanRecord;
 
-/// One trace as a tree. Spans whose parent is not in `spans` are drawn as roots,
-/// marked `(parent missing)` so a broken trace shows as one.
+/// One trace as a tree. Spans whose parent is not in `spans` are drawn as roots
+/// and say so: the caller's span when a trace was continued from outside, a
+/// hole in the trace otherwise.
 pub fn render(spans: &[SpanRecord]) -> String {
     let Some(first) = spans.first() else {
         return String::from("(no spans)\n");
@@ -70,12 +71,12 @@ fn draw(
     if let crate::SpanStatus::Error(message) = &span.status {
         line.push_str(&format!("  ERROR {message}"));
     }
-    if span
+    if let Some(parent) = span
         .parent_span_id
         .as_deref()
-        .is_some_and(|parent| !names.contains_key(parent))
+        .filter(|parent| !names.contains_key(parent))
     {
-        line.push_str("  (parent missing)");
+        line.push_str(&format!("  (parent {parent} not received)"));
     }
     for link in &span.links {
         match names.get(link.span_id.as_str()) {
@@ -164,7 +165,7 @@ eshop GET /checkout [SERVER] 2.0 ms
 ├─ eshop POST /payment [CLIENT] 2.0 ms
 └─ eshop send eshop-topic [PRODUCER] 2.0 ms
    └─ kafka-consumer process eshop-topic [CONSUMER] 2.0 ms  (follows from eshop send eshop-topic)
-notification POST /sendEmail [SERVER] 2.0 ms  (parent missing)
+notification POST /sendEmail [SERVER] 2.0 ms  (parent gone not received)
 ";
         assert_eq!(drawn, expected);
     }

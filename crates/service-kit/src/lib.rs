@@ -9,8 +9,10 @@ pub mod health;
 pub mod json;
 pub mod problem;
 mod serve;
+pub mod table;
 
 pub use health::Readiness;
 pub use json::Json;
 pub use problem::Problem;
 pub use serve::{MAX_BODY_BYTES, bind, serve, service_router, shutdown_signal};
+pub use table::OrderTable;

@@ -96,6 +96,7 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
         _ => EnvFilter::new("info"),
     };
     let log_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
         .event_format(logs::EventFormat::new(logs::LogFormat::from_env()))
         .with_filter(log_filter);
     // Spans go to the exporter whatever RUST_LOG says: quietening logs must not

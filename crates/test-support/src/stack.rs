@@ -42,8 +42,6 @@ impl Stack {
             // Export every 100 ms instead of 5 s, so tests see traces quickly.
             ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
             ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), broker.bootstrap_servers()),
-            // Tansu answers a fetch only when this expires (see messaging).
-            ("KAFKA_CONFIG".to_owned(), "fetch.wait.max.ms=10".to_owned()),
             ("NOTIFY_MAX_BACKOFF_MS".to_owned(), "500".to_owned()),
             ("RUST_LOG".to_owned(), "info".to_owned()),
         ];
@@ -62,7 +60,11 @@ impl Stack {
             ("DELIVERY_URL".to_owned(), delivery.url("")),
         ]);
         let mut consumer_env = env.clone();
-        consumer_env.push(("NOTIFICATION_URL".to_owned(), notification.url("")));
+        consumer_env.extend([
+            ("NOTIFICATION_URL".to_owned(), notification.url("")),
+            // Tansu answers a fetch only when this expires (see messaging).
+            ("KAFKA_CONFIG".to_owned(), "fetch.wait.max.ms=10".to_owned()),
+        ]);
         let (eshop, consumer) = tokio::join!(
             ServiceProcess::start("eshop", &eshop_env),
             ServiceProcess::start("kafka-consumer", &consumer_env),

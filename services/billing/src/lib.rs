@@ -4,11 +4,6 @@
 //! demo, `BankTransaction.transfer` and `DBAccess.save2db`, so the trace shows
 //! where inside a service the time goes, not only between services.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-};
-
 use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, validation};
 use axum::{
     Router,
@@ -17,7 +12,7 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, Problem, Readiness,
+    Json, OrderTable, Problem, Readiness,
     config::{ConfigError, Listen, env_or},
 };
 use uuid::Uuid;
@@ -44,19 +39,15 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     credit_limit_cents: u64,
-    payments: Arc<Mutex<BTreeMap<Uuid, Payment>>>,
+    payments: OrderTable<Payment>,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
             credit_limit_cents: config.credit_limit_cents,
-            payments: Arc::default(),
+            payments: OrderTable::default(),
         }
-    }
-
-    fn payments(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, Payment>> {
-        self.payments.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,7 +70,7 @@ async fn payment(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    if let Some(existing) = state.payments().get(&request.order_id) {
+    if let Some(existing) = state.payments.lock().get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
     }
     let amount_cents = validation::order_total_cents(&request.items).ok_or_else(|| {
@@ -119,7 +110,7 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
 
 #[tracing::instrument(name = "DBAccess.save2db", skip_all, fields(payment.id = %payment.payment_id))]
 async fn save_to_db(state: &AppState, payment: &Payment) {
-    state.payments().insert(payment.order_id, payment.clone());
+    state.payments.lock().insert(payment.order_id, payment.clone());
     tracing::info!(amount_cents = payment.amount_cents, "payment charged");
 }
 
@@ -131,7 +122,7 @@ fn mark_span_error(message: &str) {
 /// Refunds an order's charge. Idempotent: 204 whether or not there was a charge to refund.
 #[tracing::instrument(name = "refund", skip_all, fields(order.id = %request.order_id))]
 async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    if let Some(payment) = state.payments().get_mut(&request.order_id)
+    if let Some(payment) = state.payments.lock().get_mut(&request.order_id)
         && payment.status == PaymentStatus::Charged
     {
         payment.status = PaymentStatus::Refunded;
@@ -141,5 +132,5 @@ async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) ->
 }
 
 async fn payments(State(state): State<AppState>) -> Json<Vec<Payment>> {
-    Json(state.payments().values().cloned().collect())
+    Json(state.payments.all())
 }

@@ -1,10 +1,5 @@
 //! delivery: schedules shipments (a tracking id and an estimated date) and cancels them on undo.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-};
-
 use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, validation};
 use axum::{
     Router,
@@ -13,7 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, Problem, Readiness,
+    Json, OrderTable, Problem, Readiness,
     config::{ConfigError, Listen, env_or},
 };
 use uuid::Uuid;
@@ -40,19 +35,15 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     delivery_days: u16,
-    deliveries: Arc<Mutex<BTreeMap<Uuid, Delivery>>>,
+    deliveries: OrderTable<Delivery>,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
             delivery_days: config.delivery_days,
-            deliveries: Arc::default(),
+            deliveries: OrderTable::default(),
         }
-    }
-
-    fn deliveries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, Delivery>> {
-        self.deliveries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -76,7 +67,7 @@ async fn arrange_delivery(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    let mut deliveries = state.deliveries();
+    let mut deliveries = state.deliveries.lock();
     if let Some(existing) = deliveries.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
     }
@@ -95,7 +86,7 @@ async fn arrange_delivery(
 /// Cancels an order's shipment. Idempotent: 204 whether or not there was one.
 #[tracing::instrument(name = "cancel delivery", skip_all, fields(order.id = %request.order_id))]
 async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    if let Some(delivery) = state.deliveries().get_mut(&request.order_id) {
+    if let Some(delivery) = state.deliveries.lock().get_mut(&request.order_id) {
         delivery.status = DeliveryStatus::Cancelled;
         tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
     }
@@ -103,5 +94,5 @@ async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<Orde
 }
 
 async fn deliveries(State(state): State<AppState>) -> Json<Vec<Delivery>> {
-    Json(state.deliveries().values().cloned().collect())
+    Json(state.deliveries.all())
 }

@@ -147,6 +147,11 @@ async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// The answer names the service that failed, with the status that kind of failure gets.
+fn assert_failed_at(status: StatusCode, body: &Value, expected: StatusCode, service: &str) {
+    assert_eq!((status, body["service"].as_str()), (expected, Some(service)), "{body}");
+}
+
 fn order(sku: &str, quantity: u64) -> Value {
     json!({ "email": "jane.doe@example.com", "items": [{ "sku": sku, "quantity": quantity }] })
 }
@@ -300,20 +305,12 @@ async fn a_service_that_is_down_is_named_in_a_502_and_earlier_steps_are_undone()
 
     let app = eshop(&closed_port(), &services.billing.url(""), &services.delivery.url("")).await;
     let (status, body) = post_checkout(&app, &order("BOOK-RUST", 1)).await;
-    assert_eq!(
-        (status, body["service"].as_str()),
-        (StatusCode::BAD_GATEWAY, Some("inventory")),
-        "{body}"
-    );
+    assert_failed_at(status, &body, StatusCode::BAD_GATEWAY, "inventory");
     assert!(services.payments().await.is_empty());
 
     let app = eshop(&services.inventory.url(""), &services.billing.url(""), &closed_port()).await;
     let (status, body) = post_checkout(&app, &order("BOOK-RUST", 2)).await;
-    assert_eq!(
-        (status, body["service"].as_str()),
-        (StatusCode::BAD_GATEWAY, Some("delivery")),
-        "{body}"
-    );
+    assert_failed_at(status, &body, StatusCode::BAD_GATEWAY, "delivery");
     assert_eq!(services.reserved_units().await, 0, "stock released");
     let payments = services.payments().await;
     assert_eq!(payments.len(), 1);
@@ -332,11 +329,7 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
     )
     .await;
     let (status, body) = post_checkout(&app, &order("MUG-FERRIS", 3)).await;
-    assert_eq!(
-        (status, body["service"].as_str()),
-        (StatusCode::BAD_GATEWAY, Some("billing")),
-        "{body}"
-    );
+    assert_failed_at(status, &body, StatusCode::BAD_GATEWAY, "billing");
     assert_eq!(
         services.reserved_units().await,
         0,
@@ -349,11 +342,7 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
     let (slow, _) = stand_in(StatusCode::OK, HTTP_TIMEOUT * 4).await;
     let app = eshop(&services.inventory.url(""), &services.billing.url(""), &slow.url("")).await;
     let (status, body) = post_checkout(&app, &order("MUG-FERRIS", 3)).await;
-    assert_eq!(
-        (status, body["service"].as_str()),
-        (StatusCode::GATEWAY_TIMEOUT, Some("delivery")),
-        "{body}"
-    );
+    assert_failed_at(status, &body, StatusCode::GATEWAY_TIMEOUT, "delivery");
     assert_eq!(
         services.reserved_units().await,
         0,
@@ -380,11 +369,7 @@ async fn an_unreachable_broker_is_a_503_and_leaves_nothing_reserved_charged_or_s
 
     let response = app.client.get(app.url("/checkout")).send().await.expect("answer");
     let (status, body) = problem(response).await;
-    assert_eq!(
-        (status, body["service"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("kafka")),
-        "{body}"
-    );
+    assert_failed_at(status, &body, StatusCode::SERVICE_UNAVAILABLE, "kafka");
     assert_eq!(services.reserved_units().await, 0);
     let payments = services.payments().await;
     assert_eq!(payments.len(), 1);

@@ -20,6 +20,8 @@ use tracing::Instrument as _;
 use crate::Config;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How long shutdown may wait for the final commit and for leaving the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one dead-letter send may wait for the broker's acknowledgement.
 const DLQ_ACK_TIMEOUT_MS: u64 = 5_000;
 
@@ -127,13 +129,35 @@ impl Worker {
                 Handled::Interrupted => break,
             }
         }
-        if handled.count() > 0
-            && let Err(err) = self.consumer.commit(&handled, CommitMode::Sync)
-        {
-            tracing::warn!(%err, "final offset commit failed; the last records will be delivered again");
-        }
-        tracing::info!("consumer stopped");
+        self.close(handled).await;
         Ok(())
+    }
+
+    /// Commits what was handled and leaves the group, giving up after
+    /// [`CLOSE_TIMEOUT`]: both block on the broker, which may be gone too
+    /// (when the whole stack stops at once). Giving up loses nothing: records
+    /// after the last commit are delivered again, and notification drops repeats.
+    async fn close(self, handled: TopicPartitionList) {
+        let Self {
+            consumer, dead_letters, ..
+        } = self;
+        let closing = tokio::task::spawn_blocking(move || {
+            if handled.count() > 0
+                && let Err(err) = consumer.commit(&handled, CommitMode::Sync)
+            {
+                tracing::warn!(%err, "final offset commit failed; the last records will be delivered again");
+            }
+            // Dropping the consumer leaves the group; the producer, its queue.
+            drop(consumer);
+            drop(dead_letters);
+        });
+        match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+            Ok(_) => tracing::info!("consumer stopped"),
+            Err(_) => tracing::warn!(
+                timeout = ?CLOSE_TIMEOUT,
+                "broker unreachable at shutdown; stopping without the final commit"
+            ),
+        }
     }
 
     async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &CancellationToken) -> Handled {

@@ -5,11 +5,6 @@
 //! redelivered Kafka message never becomes a second email. `GET /sentEmails`
 //! is what an operator (or the soak test) reads to count them.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-};
-
 use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, validation};
 use axum::{
     Router,
@@ -18,10 +13,9 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, Problem, Readiness,
+    Json, OrderTable, Problem, Readiness,
     config::{ConfigError, Listen},
 };
-use uuid::Uuid;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,13 +32,7 @@ impl Config {
 
 #[derive(Debug, Clone, Default)]
 pub struct AppState {
-    sent: Arc<Mutex<BTreeMap<Uuid, SentEmail>>>,
-}
-
-impl AppState {
-    fn sent(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, SentEmail>> {
-        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    sent: OrderTable<SentEmail>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -70,7 +58,7 @@ async fn send_email(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    let mut sent = state.sent();
+    let mut sent = state.sent.lock();
     if let Some(earlier) = sent.get_mut(&request.order_id) {
         earlier.requests += 1;
         tracing::info!(
@@ -100,5 +88,5 @@ async fn send_email(
 }
 
 async fn sent_emails(State(state): State<AppState>) -> (StatusCode, Json<Vec<SentEmail>>) {
-    (StatusCode::OK, Json(state.sent().values().cloned().collect()))
+    (StatusCode::OK, Json(state.sent.all()))
 }

@@ -12,6 +12,8 @@ use tokio::time::Instant;
 const DEFAULT_ADDR: &str = "127.0.0.1:4318";
 /// Quiet time after which a trace counts as finished.
 const SETTLE: Duration = Duration::from_secs(2);
+/// How long to keep receiving after Ctrl-C, for the spans services flush as they stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Printed traces are forgotten after this long without news, to bound memory.
 const FORGET: Duration = Duration::from_secs(120);
 
@@ -34,24 +36,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => break,
         }
+        collect(&receiver, &mut traces);
+        print_finished(&mut traces, SETTLE);
         let now = Instant::now();
-        for span in receiver.store().drain() {
-            let pending = traces.entry(span.trace_id.clone()).or_insert_with(|| Pending {
-                spans: Vec::new(),
-                changed: now,
-                printed: 0,
-            });
-            pending.spans.push(span);
-            pending.changed = now;
-        }
-        for pending in traces.values_mut() {
-            if pending.spans.len() > pending.printed && now - pending.changed >= SETTLE {
-                let update = if pending.printed > 0 { " (updated)" } else { "" };
-                println!("\n{}{update}", tree::render(&pending.spans).trim_end());
-                pending.printed = pending.spans.len();
-            }
-        }
         traces.retain(|_, pending| now - pending.changed < FORGET || pending.spans.len() > pending.printed);
     }
+    // Ctrl-C reaches the services too; what they flush on their way out
+    // arrives within this grace period and is printed before exiting.
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+    collect(&receiver, &mut traces);
+    print_finished(&mut traces, Duration::ZERO);
     Ok(())
+}
+
+fn collect(receiver: &Receiver, traces: &mut HashMap<String, Pending>) {
+    let now = Instant::now();
+    for span in receiver.store().drain() {
+        let pending = traces.entry(span.trace_id.clone()).or_insert_with(|| Pending {
+            spans: Vec::new(),
+            changed: now,
+            printed: 0,
+        });
+        pending.spans.push(span);
+        pending.changed = now;
+    }
+}
+
+/// Prints every trace with unprinted spans that has been quiet for `settle`.
+fn print_finished(traces: &mut HashMap<String, Pending>, settle: Duration) {
+    let now = Instant::now();
+    for pending in traces.values_mut() {
+        if pending.spans.len() > pending.printed && now - pending.changed >= settle {
+            let update = if pending.printed > 0 { " (updated)" } else { "" };
+            println!("\n{}{update}", tree::render(&pending.spans).trim_end());
+            pending.printed = pending.spans.len();
+        }
+    }
 }
