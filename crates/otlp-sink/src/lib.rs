@@ -5,6 +5,7 @@
 //! The tests start one in-process and assert on what it received; `make run`
 //! starts the `otlp-sink` binary so a trace can be seen without Jaeger.
 
+pub mod contract;
 mod receiver;
 mod span;
 mod store;

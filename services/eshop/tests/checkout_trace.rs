@@ -63,6 +63,13 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
         .unwrap_or_else(|timed_out| panic!("{timed_out}"));
 
     trace.assert_whole(Some(CALLER_SPAN_ID));
+    // The same contract `verify-trace` checks against a deployment's Jaeger.
+    assert_eq!(
+        otlp_sink::contract::check_checkout(&trace.spans),
+        Vec::<String>::new(),
+        "{}",
+        trace.render()
+    );
     trace.assert_no_errors();
     for (service, kind, name) in EXPECTED {
         trace.one(service, kind, name);

@@ -1,0 +1,176 @@
+//! Reads a trace as Jaeger's HTTP API returns it (`GET /api/traces/{id}`) into
+//! the suite's span records, so it can be checked like the tests check theirs.
+//!
+//! Jaeger's shape: `data[]` holds traces, each with `spans[]` and `processes`;
+//! a span names its process by `processID`, its kind in the `span.kind` tag,
+//! its parent as a `CHILD_OF` reference and its links as `FOLLOWS_FROM` ones.
+
+use std::collections::{BTreeMap, HashMap};
+
+use otlp_sink::{AttributeValue, LinkRecord, SpanKind, SpanRecord, SpanStatus};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Response {
+    #[serde(default)]
+    pub data: Vec<JaegerTrace>,
+    #[serde(default)]
+    pub errors: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JaegerTrace {
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    pub spans: Vec<JaegerSpan>,
+    #[serde(default)]
+    pub processes: HashMap<String, Process>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JaegerSpan {
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    #[serde(rename = "spanID")]
+    pub span_id: String,
+    pub operation_name: String,
+    #[serde(default)]
+    pub references: Vec<Reference>,
+    /// Microseconds since the epoch.
+    pub start_time: u64,
+    /// Microseconds.
+    pub duration: u64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(rename = "processID")]
+    pub process_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reference {
+    pub ref_type: String,
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    #[serde(rename = "spanID")]
+    pub span_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Process {
+    pub service_name: String,
+}
+
+/// Why a Jaeger answer could not be read as one trace.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError {
+    NotFound(String),
+    Malformed(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound(id) => write!(f, "Jaeger has no trace {id}"),
+            Self::Malformed(why) => write!(f, "not a Jaeger trace document: {why}"),
+        }
+    }
+}
+
+/// The spans of trace `trace_id` in a `GET /api/traces/{id}` body.
+pub fn read_trace(body: &str, trace_id: &str) -> Result<Vec<SpanRecord>, ReadError> {
+    let response: Response = serde_json::from_str(body).map_err(|err| ReadError::Malformed(err.to_string()))?;
+    let wanted = normalize(trace_id);
+    let trace = response
+        .data
+        .into_iter()
+        .find(|trace| normalize(&trace.trace_id) == wanted)
+        .ok_or_else(|| ReadError::NotFound(trace_id.to_owned()))?;
+    Ok(trace.spans.iter().map(|span| record(span, &trace.processes)).collect())
+}
+
+/// Jaeger drops leading zeros from ids; the suite writes 32 (trace) or 16 (span) hex digits.
+fn normalize(id: &str) -> String {
+    format!("{:0>32}", id.to_ascii_lowercase())
+}
+
+fn span_id(id: &str) -> String {
+    format!("{:0>16}", id.to_ascii_lowercase())
+}
+
+fn record(span: &JaegerSpan, processes: &HashMap<String, Process>) -> SpanRecord {
+    let tags: BTreeMap<String, AttributeValue> = span
+        .tags
+        .iter()
+        .map(|tag| (tag.key.clone(), attribute(&tag.value)))
+        .collect();
+    let kind = match tags.get("span.kind").and_then(AttributeValue::as_str) {
+        Some("server") => SpanKind::Server,
+        Some("client") => SpanKind::Client,
+        Some("producer") => SpanKind::Producer,
+        Some("consumer") => SpanKind::Consumer,
+        Some("internal") => SpanKind::Internal,
+        _ => SpanKind::Unspecified,
+    };
+    let error = matches!(tags.get("error"), Some(AttributeValue::Bool(true)))
+        || tags.get("otel.status_code").and_then(AttributeValue::as_str) == Some("ERROR");
+    let message = tags
+        .get("otel.status_description")
+        .and_then(AttributeValue::as_str)
+        .unwrap_or_default();
+    let parent = span
+        .references
+        .iter()
+        .find(|reference| {
+            reference.ref_type == "CHILD_OF" && normalize(&reference.trace_id) == normalize(&span.trace_id)
+        })
+        .map(|reference| span_id(&reference.span_id));
+    SpanRecord {
+        trace_id: normalize(&span.trace_id),
+        span_id: span_id(&span.span_id),
+        parent_span_id: parent,
+        name: span.operation_name.clone(),
+        kind,
+        service: processes
+            .get(&span.process_id)
+            .map_or_else(|| span.process_id.clone(), |p| p.service_name.clone()),
+        start_unix_nanos: span.start_time.saturating_mul(1_000),
+        end_unix_nanos: span.start_time.saturating_add(span.duration).saturating_mul(1_000),
+        status: if error {
+            SpanStatus::Error(message.to_owned())
+        } else {
+            SpanStatus::Unset
+        },
+        links: span
+            .references
+            .iter()
+            .filter(|reference| reference.ref_type == "FOLLOWS_FROM")
+            .map(|reference| LinkRecord {
+                trace_id: normalize(&reference.trace_id),
+                span_id: span_id(&reference.span_id),
+            })
+            .collect(),
+        attributes: tags,
+    }
+}
+
+fn attribute(value: &serde_json::Value) -> AttributeValue {
+    match value {
+        serde_json::Value::String(text) => AttributeValue::String(text.clone()),
+        serde_json::Value::Bool(flag) => AttributeValue::Bool(*flag),
+        serde_json::Value::Number(number) => match number.as_i64() {
+            Some(int) => AttributeValue::Int(int),
+            None => AttributeValue::Double(number.as_f64().unwrap_or_default()),
+        },
+        other => AttributeValue::Other(other.to_string()),
+    }
+}
