@@ -1,7 +1,14 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker clean
+.PHONY: help build run test lint fmt broker clean check-manifests images docker-build up down \
+	deploy undeploy checkout jaeger verify-trace
 
 CARGO ?= cargo
+SERVICES := eshop inventory billing delivery notification kafka-consumer
+IMAGE_PREFIX ?= eshop-tracing
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# The cluster's node address, asked only by the targets that need it.
+NODE_IP ?= $(shell kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+JAEGER ?= http://$(NODE_IP):30088
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,8 +22,41 @@ broker: ## Install the Tansu broker once (reused afterwards)
 run: broker ## Run broker, six services and the trace view; Ctrl-C stops all
 	@scripts/run-local.sh
 
-test: broker build ## Unit, fault and end-to-end trace tests (starts its own broker and services)
+test: broker build check-manifests ## Unit, fault and end-to-end trace tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
+
+check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-references
+	@scripts/check-manifests.sh --self-test
+
+images: ## The image names docker-build produces
+	@for s in $(SERVICES); do echo $(IMAGE_PREFIX)/$$s:$(TAG); done
+
+docker-build: ## Build the six service images
+	@for s in $(SERVICES); do \
+	  docker build -f docker/Dockerfile --target $$s -t $(IMAGE_PREFIX)/$$s:$(TAG) . || exit 1; \
+	done
+
+up: ## Docker Compose: Kafka, Jaeger (http://localhost:16686) and the suite (http://localhost:8080)
+	docker compose -f docker/compose.yaml up -d --build
+
+down: ## Stop the Compose stack and remove its volumes
+	docker compose -f docker/compose.yaml down -v
+
+deploy: ## kubectl apply the suite, Kafka, Jaeger and the Istio resources
+	kubectl apply -k k8s/
+
+undeploy: ## Remove what deploy created
+	kubectl delete -k k8s/ --ignore-not-found
+
+checkout: ## curl /checkout through the Istio ingress gateway (NodePort 31380)
+	@curl -sS -i http://$(NODE_IP):31380/checkout
+
+jaeger: ## Print the Jaeger UI's address (NodePort 30088)
+	@echo $(JAEGER)
+
+verify-trace: ## Check a trace in Jaeger: make verify-trace TRACE=<id> [JAEGER=http://host:16686]
+	@test -n "$(TRACE)" || { echo "usage: make verify-trace TRACE=<trace id> [JAEGER=<url>]"; exit 2; }
+	@$(CARGO) run --quiet --locked -p verify-trace -- $(TRACE) $(JAEGER)
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check
