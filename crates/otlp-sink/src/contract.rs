@@ -104,7 +104,7 @@ pub fn check_checkout(spans: &[SpanRecord]) -> Vec<String> {
     for span in spans {
         if let Some(parent) = span.parent_span_id.as_deref()
             && !trace.by_id.contains_key(parent)
-            && !top.is_some_and(|top| top.span_id == span.span_id)
+            && top.is_none_or(|top| top.span_id != span.span_id)
         {
             problems.push(format!(
                 "{} {:?} has a parent ({parent}) that is not in the trace",
