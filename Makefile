@@ -1,6 +1,6 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
 .PHONY: help build run test lint fmt broker clean check-manifests images docker-build up down \
-	deploy undeploy checkout jaeger verify-trace
+	deploy undeploy checkout jaeger verify-trace bench soak
 
 CARGO ?= cargo
 SERVICES := eshop inventory billing delivery notification kafka-consumer
@@ -57,6 +57,14 @@ jaeger: ## Print the Jaeger UI's address (NodePort 30088)
 verify-trace: ## Check a trace in Jaeger: make verify-trace TRACE=<id> [JAEGER=http://host:16686]
 	@test -n "$(TRACE)" || { echo "usage: make verify-trace TRACE=<trace id> [JAEGER=<url>]"; exit 2; }
 	@$(CARGO) run --quiet --locked -p verify-trace -- $(TRACE) $(JAEGER)
+
+bench: broker ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
+	$(CARGO) build --release --locked --workspace --bins
+	target/release/bench bench
+
+soak: broker ## Faults under load, then every order reconciled; exits non-zero on loss or duplicates
+	$(CARGO) build --release --locked --workspace --bins
+	target/release/bench soak
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check

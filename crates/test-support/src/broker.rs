@@ -70,13 +70,9 @@ impl Broker {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().and_then(Child::id).expect("the broker runs");
-        let status = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status();
-        assert!(
-            status.is_ok_and(|status| status.success()),
-            "kill {signal} {pid} failed"
+        crate::signal::send(
+            self.child.as_ref().and_then(Child::id).expect("the broker runs"),
+            signal,
         );
     }
 

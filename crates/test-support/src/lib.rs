@@ -7,6 +7,7 @@
 mod app;
 mod broker;
 mod process;
+mod signal;
 mod stack;
 mod trace;
 

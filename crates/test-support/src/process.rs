@@ -115,6 +115,11 @@ impl ServiceProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Every line the process printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -123,15 +128,23 @@ impl ServiceProcess {
     /// Sends SIGTERM (what Kubernetes and Ctrl-C do) and waits for the exit.
     pub async fn terminate(&mut self) -> ExitStatus {
         if let Some(pid) = self.child.id() {
-            let sent = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            assert!(sent.is_ok_and(|status| status.success()), "cannot signal {}", self.name);
+            crate::signal::send(pid, "-TERM");
         }
         tokio::time::timeout(WAIT, self.child.wait())
             .await
             .unwrap_or_else(|_| panic!("{} did not exit within {WAIT:?} of SIGTERM", self.name))
             .expect("wait for the child")
+    }
+
+    /// Freezes the process (SIGSTOP): its connections stay open but nothing is
+    /// answered, and its in-memory state survives. Undo with [`ServiceProcess::resume`].
+    pub fn pause(&self) {
+        crate::signal::send(self.child.id().expect("the process runs"), "-STOP");
+    }
+
+    /// Lets a paused process run again.
+    pub fn resume(&self) {
+        crate::signal::send(self.child.id().expect("the process runs"), "-CONT");
     }
 
     /// Kills the process with SIGKILL: no shutdown code runs.

@@ -1,0 +1,27 @@
+//! bench and soak: the figures behind the README's "What tracing costs" section.
+//!
+//! Run through the Makefile, which builds release binaries first:
+//!   make bench   (bench bench: throughput with tracing on and off, one HTTP hop,
+//!                 latency and span loss at half saturation, memory and CPU per service)
+//!   make soak    (bench soak: load while the consumer is killed, notification stops
+//!                 and the broker freezes; then every order is reconciled)
+//! Both start their own broker and services (test-support's Stack) and an
+//! in-process OTLP receiver that counts what arrives.
+
+mod measure;
+mod run_bench;
+mod soak;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    match std::env::args().nth(1).as_deref() {
+        Some("bench") => run_bench::run().await,
+        Some("soak") => soak::run().await,
+        _ => {
+            eprintln!("usage: bench bench | bench soak   (or make bench / make soak)");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

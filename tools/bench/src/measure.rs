@@ -1,0 +1,167 @@
+//! What bench and soak share: the stack they load, per-process memory and CPU, and trace bookkeeping.
+
+use std::{collections::HashMap, time::Duration};
+
+use otlp_sink::{SpanKind, SpanRecord, SpanStore};
+use test_support::{ServiceProcess, Stack, StackOptions};
+
+/// Spans one successful checkout produces (the tree in the README).
+pub const SPANS_PER_CHECKOUT: usize = 16;
+
+/// Settings that change the figures, set here on purpose and printed with them.
+pub const SETTINGS: [(&str, &str); 8] = [
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "100 ms (test-support's Stack; SDK default 5000)",
+    ),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "2048 (SDK default)"),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512 (SDK default)"),
+    ("sampling", "100% (parent-based always-on)"),
+    (
+        "consumer fetch.wait.max.ms",
+        "10 (Tansu answers a fetch only when it expires)",
+    ),
+    ("producer linger.ms / acks", "5 / all"),
+    ("KAFKA_PUBLISH_TIMEOUT_MS", "5000"),
+    ("INITIAL_STOCK", "1000000000 (so load never runs out of stock)"),
+];
+
+/// The local stack, with tracing on or off.
+pub async fn stack(tracing: bool) -> Stack {
+    let mut env = vec![("INITIAL_STOCK".to_owned(), "1000000000".to_owned())];
+    if !tracing {
+        env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
+    }
+    Stack::start_with(StackOptions { env }).await
+}
+
+pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
+    [
+        &stack.eshop,
+        &stack.inventory,
+        &stack.billing,
+        &stack.delivery,
+        &stack.consumer,
+        &stack.notification,
+    ]
+}
+
+/// Resident memory in MiB, from /proc.
+pub fn rss_mib(process: &ServiceProcess) -> f64 {
+    process.pid().map_or(0.0, rss_mib_of)
+}
+
+pub fn rss_mib_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix("VmRSS:")
+                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// User plus system CPU time consumed so far, from /proc.
+pub fn cpu_time(process: &ServiceProcess) -> Duration {
+    let Some(pid) = process.pid() else {
+        return Duration::ZERO;
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The spans received for each of `trace_ids`, once all are complete or nothing
+/// new has arrived for five seconds.
+pub async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<String, Vec<SpanRecord>> {
+    let mut last_count = usize::MAX;
+    let mut quiet = 0;
+    loop {
+        let spans = store.spans();
+        let complete = trace_ids.iter().all(|id| {
+            spans
+                .iter()
+                .any(|span| &span.trace_id == id && span.kind == SpanKind::Internal && span.name == "send email")
+        });
+        if complete || quiet >= 10 {
+            let wanted: std::collections::HashSet<&String> = trace_ids.iter().collect();
+            let mut traces: HashMap<String, Vec<SpanRecord>> = HashMap::new();
+            for span in spans.into_iter().filter(|span| wanted.contains(&span.trace_id)) {
+                traces.entry(span.trace_id.clone()).or_default().push(span);
+            }
+            return traces;
+        }
+        quiet = if spans.len() == last_count { quiet + 1 } else { 0 };
+        last_count = spans.len();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Milliseconds from eshop's PRODUCER span start to notification's `send email` end.
+pub fn kafka_hop_ms(trace: &[SpanRecord]) -> Option<f64> {
+    let producer = trace
+        .iter()
+        .find(|span| span.kind == SpanKind::Producer && span.service == "eshop")?;
+    let email = trace
+        .iter()
+        .find(|span| span.service == "notification" && span.name == "send email")?;
+    Some(email.end_unix_nanos.saturating_sub(producer.start_unix_nanos) as f64 / 1e6)
+}
+
+/// The `q` quantile of `values` (sorted in place), nearest rank.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    quantile(&mut values.to_vec(), 0.5)
+}
+
+/// The machine the figures come from.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .next()
+                .map(|line| line.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    format!("{cores} cores ({cpu}), {memory:.0} GiB, everything on one host")
+}

@@ -1,0 +1,289 @@
+//! `make bench`: throughput with tracing on and off, one bare HTTP hop, then latency,
+//! span loss, the Kafka hop, memory and CPU at half of saturation. One run, one table.
+
+use std::{process::ExitCode, time::Duration};
+
+use axum::{Router, routing::get};
+use loadgen::{Config, Load, Method, Propagation, Report, Stop};
+use otlp_sink::contract;
+use serde::Serialize;
+use test_support::spawn_app;
+
+use crate::measure::{self, SPANS_PER_CHECKOUT};
+
+/// Alternating rounds of tracing on / tracing off / bare hop.
+const ROUNDS: usize = 3;
+const SATURATION_WORKERS: usize = 32;
+const SATURATION_TIME: Duration = Duration::from_secs(10);
+const WARMUP: Duration = Duration::from_secs(2);
+const HALF_LOAD_TIME: Duration = Duration::from_secs(60);
+/// client -> eshop, eshop -> inventory, billing, delivery, kafka-consumer -> notification.
+const HTTP_HOPS_PER_CHECKOUT: f64 = 5.0;
+const IDLE_SETTLE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Serialize)]
+struct ServiceFigures {
+    service: String,
+    idle_rss_mib: f64,
+    loaded_rss_mib: f64,
+    cpu_ms_per_checkout: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    machine: String,
+    settings: Vec<(String, String)>,
+    traced_rps: Vec<f64>,
+    untraced_rps: Vec<f64>,
+    hop_rps: Vec<f64>,
+    traced_median_rps: f64,
+    untraced_median_rps: f64,
+    traced_over_untraced: f64,
+    hop_median_rps: f64,
+    checkout_vs_hop_budget: f64,
+    half_load: Report,
+    checkouts_accepted: usize,
+    spans_expected: usize,
+    spans_received: usize,
+    spans_lost: usize,
+    traces_complete: usize,
+    kafka_hop_p50_ms: f64,
+    kafka_hop_p99_ms: f64,
+    services: Vec<ServiceFigures>,
+}
+
+fn closed_loop(url: String, propagation: Propagation) -> Config {
+    Config {
+        url,
+        load: Load::Concurrency(SATURATION_WORKERS),
+        stop: Stop::After(SATURATION_TIME),
+        warmup: WARMUP,
+        method: Method::Get,
+        propagation,
+        timeout: Duration::from_secs(10),
+        progress: false,
+        slowest: 0,
+    }
+}
+
+async fn saturation(tracing: bool) -> anyhow::Result<f64> {
+    let stack = measure::stack(tracing).await;
+    let report = loadgen::run(&closed_loop(stack.eshop.url("/checkout"), Propagation::None)).await?;
+    anyhow::ensure!(
+        report.errors.is_empty(),
+        "errors at saturation (tracing {tracing}): {:?}",
+        report.errors
+    );
+    eprintln!(
+        "  checkout, tracing {}: {:.1} checkouts/s",
+        if tracing { "on " } else { "off" },
+        report.throughput_rps
+    );
+    Ok(report.throughput_rps)
+}
+
+async fn bare_hop() -> anyhow::Result<f64> {
+    let app = spawn_app(Router::new().route("/hop", get(|| async { "ok" }))).await;
+    let report = loadgen::run(&closed_loop(app.url("/hop"), Propagation::None)).await?;
+    eprintln!("  bare HTTP hop: {:.1} requests/s", report.throughput_rps);
+    Ok(report.throughput_rps)
+}
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "bench: {} rounds of {SATURATION_TIME:?} at {SATURATION_WORKERS} workers, alternating",
+        ROUNDS
+    );
+    let (mut traced, mut untraced, mut hop) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        eprintln!("round {round}/{ROUNDS}");
+        traced.push(saturation(true).await?);
+        untraced.push(saturation(false).await?);
+        hop.push(bare_hop().await?);
+    }
+    let traced_median = measure::median(&traced);
+    let untraced_median = measure::median(&untraced);
+    let hop_median = measure::median(&hop);
+
+    let rate = traced_median / 2.0;
+    eprintln!("half saturation: {rate:.1} checkouts/s for {HALF_LOAD_TIME:?}, tracing on");
+    let stack = measure::stack(true).await;
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let processes = measure::processes(&stack);
+    let idle: Vec<f64> = processes.iter().map(|p| measure::rss_mib(p)).collect();
+    let cpu_before: Vec<Duration> = processes.iter().map(|p| measure::cpu_time(p)).collect();
+    let sampler = {
+        let pids: Vec<_> = processes.iter().map(|p| p.pid()).collect();
+        tokio::spawn(async move {
+            let mut peak = vec![0.0f64; pids.len()];
+            for _ in 0..(HALF_LOAD_TIME.as_secs() + WARMUP.as_secs()) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                for (slot, pid) in peak.iter_mut().zip(&pids) {
+                    *slot = slot.max(pid.map_or(0.0, measure::rss_mib_of));
+                }
+            }
+            peak
+        })
+    };
+    let half = loadgen::run(&Config {
+        load: Load::Rate(rate),
+        stop: Stop::After(HALF_LOAD_TIME),
+        propagation: Propagation::W3c,
+        slowest: 5,
+        ..closed_loop(stack.eshop.url("/checkout"), Propagation::W3c)
+    })
+    .await?;
+    let loaded = sampler.await?;
+    let cpu_after: Vec<Duration> = processes.iter().map(|p| measure::cpu_time(p)).collect();
+    let checkouts = (half.requests + half.warmup_requests).max(1) as f64;
+
+    let trace_ids: Vec<String> = half
+        .accepted
+        .iter()
+        .filter_map(|order| order.trace_id.clone())
+        .collect();
+    let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
+    let spans_received: usize = traces.values().map(Vec::len).sum();
+    let spans_expected = trace_ids.len() * SPANS_PER_CHECKOUT;
+    let complete = traces
+        .values()
+        .filter(|trace| contract::check_checkout(trace).is_empty())
+        .count();
+    let mut hops: Vec<f64> = traces
+        .values()
+        .filter_map(|trace| measure::kafka_hop_ms(trace))
+        .collect();
+
+    let report = BenchReport {
+        machine: measure::machine(),
+        settings: measure::SETTINGS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        traced_median_rps: traced_median,
+        untraced_median_rps: untraced_median,
+        traced_over_untraced: traced_median / untraced_median,
+        hop_median_rps: hop_median,
+        checkout_vs_hop_budget: traced_median / (hop_median / HTTP_HOPS_PER_CHECKOUT),
+        traced_rps: traced,
+        untraced_rps: untraced,
+        hop_rps: hop,
+        checkouts_accepted: trace_ids.len(),
+        spans_expected,
+        spans_received,
+        spans_lost: spans_expected.saturating_sub(spans_received),
+        traces_complete: complete,
+        kafka_hop_p50_ms: measure::quantile(&mut hops, 0.50),
+        kafka_hop_p99_ms: measure::quantile(&mut hops, 0.99),
+        services: processes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ServiceFigures {
+                service: p.name.clone(),
+                idle_rss_mib: idle[i],
+                loaded_rss_mib: loaded[i],
+                cpu_ms_per_checkout: (cpu_after[i] - cpu_before[i]).as_secs_f64() * 1_000.0 / checkouts,
+            })
+            .collect(),
+        half_load: half,
+    };
+    print_table(&report);
+    let mut saved = serde_json::to_value(&report)?;
+    saved["half_load"]["accepted"] = serde_json::Value::Null;
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write("target/bench/report.json", serde_json::to_vec_pretty(&saved)?)?;
+    println!("\n(JSON: target/bench/report.json)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn print_table(r: &BenchReport) {
+    let list = |values: &[f64]| values.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ");
+    println!("\n## Benchmark ({})\n", r.machine);
+    println!("| measure | result | target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| 1. saturation, tracing on (100%, OTLP) | {:.1} checkouts/s median ({}) | |",
+        r.traced_median_rps,
+        list(&r.traced_rps)
+    );
+    println!(
+        "| 1. saturation, tracing off (OTEL_SDK_DISABLED) | {:.1} checkouts/s median ({}) | |",
+        r.untraced_median_rps,
+        list(&r.untraced_rps)
+    );
+    println!(
+        "| 1. ratio on/off | {:.3} | >= 0.90: {} |",
+        r.traced_over_untraced,
+        verdict(r.traced_over_untraced >= 0.90)
+    );
+    println!(
+        "| 2. one bare HTTP hop, same client | {:.0} requests/s median ({}) | |",
+        r.hop_median_rps,
+        list(&r.hop_rps)
+    );
+    println!(
+        "| 2. checkout throughput / (hop throughput / {HTTP_HOPS_PER_CHECKOUT}) | {:.3} | |",
+        r.checkout_vs_hop_budget
+    );
+    let h = &r.half_load;
+    println!(
+        "| 3. half saturation, {:.1}/s for {:.0} s: latency ms | p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; errors {:?} | |",
+        h.throughput_rps,
+        h.duration_s,
+        h.latency_ms.p50,
+        h.latency_ms.p90,
+        h.latency_ms.p99,
+        h.latency_ms.p999,
+        h.latency_ms.max,
+        h.errors
+    );
+    println!(
+        "| 3. spans received / expected ({} checkouts x {SPANS_PER_CHECKOUT}) | {} / {} (lost {}) | 0 lost: {} |",
+        r.checkouts_accepted,
+        r.spans_received,
+        r.spans_expected,
+        r.spans_lost,
+        verdict(r.spans_lost == 0)
+    );
+    println!(
+        "| 3. complete traces (all six services, contract holds) | {} / {} | 100%: {} |",
+        r.traces_complete,
+        r.checkouts_accepted,
+        verdict(r.traces_complete == r.checkouts_accepted)
+    );
+    println!(
+        "| 3. Kafka hop, publish -> email | p50 {:.1} ms, p99 {:.1} ms | p99 < 50 ms: {} |",
+        r.kafka_hop_p50_ms,
+        r.kafka_hop_p99_ms,
+        verdict(r.kafka_hop_p99_ms < 50.0)
+    );
+    for s in &r.services {
+        println!(
+            "| 4. {}: RSS idle / under load, CPU per checkout | {:.1} MiB / {:.1} MiB, {:.3} ms | idle < 20 MB: {} |",
+            s.service,
+            s.idle_rss_mib,
+            s.loaded_rss_mib,
+            s.cpu_ms_per_checkout,
+            verdict(s.idle_rss_mib * 1.048_576 < 20.0)
+        );
+    }
+    println!("\nSettings:");
+    for (key, value) in &r.settings {
+        println!("- {key}: {value}");
+    }
+    if !h.slowest.is_empty() {
+        println!("\nSlowest requests at half saturation (trace ids):");
+        for slow in &h.slowest {
+            println!(
+                "- {:.2} ms, {}, trace {}",
+                slow.latency_ms,
+                slow.status,
+                slow.trace_id.as_deref().unwrap_or("-")
+            );
+        }
+    }
+}
