@@ -56,14 +56,18 @@ impl KafkaSettings {
         self.apply_overrides(config)
     }
 
-    /// Settings for an at-least-once consumer: nothing is committed
-    /// automatically; the application commits a message's offset only after
-    /// it has fully handled it.
+    /// Settings for an at-least-once consumer: the application stores a
+    /// message's offset only after it has fully handled it, and librdkafka
+    /// commits the stored offsets every second (one commit per second rather
+    /// than one per message: a crash redelivers at most a second's worth,
+    /// which notification's idempotency absorbs).
     pub fn consumer_config(&self) -> ClientConfig {
         let mut config = self.base();
         config
             .set("group.id", &self.group_id)
-            .set("enable.auto.commit", "false")
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "1000")
             // A group's first start reads what was published before it joined.
             .set("auto.offset.reset", "earliest")
             // A real broker answers a fetch as soon as data arrives, so this only
@@ -141,7 +145,7 @@ mod tests {
         };
         let config = settings.consumer_config();
         assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
-        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("group.id"), Some(DEFAULT_GROUP_ID));
     }
 }

@@ -110,6 +110,10 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
             .with_tracked_inactivity(false)
             .with_location(false)
             .with_target(false)
+            // Parents come from tracing's own span stack; attaching the OTel
+            // context on every poll of an instrumented future as well costs
+            // CPU on every await and nothing here reads Context::current().
+            .with_context_activation(false)
             .with_filter(LevelFilter::INFO)
     });
     tracing_subscriber::registry()

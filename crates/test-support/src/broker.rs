@@ -46,6 +46,11 @@ impl Broker {
         broker
     }
 
+    /// The broker's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// `host:port` for `KAFKA_BOOTSTRAP_SERVERS`.
     pub fn bootstrap_servers(&self) -> String {
         self.addr.to_string()

@@ -2,8 +2,8 @@
 //!
 //! For each record of `eshop-topic` (group `eshop-demo-app`) it opens a CONSUMER
 //! span parented to and linked to eshop's PRODUCER span, and calls notification
-//! `/sendEmail` inside it. Its offset is committed only after notification
-//! accepted the email, so a crash means redelivery, never loss, and
+//! `/sendEmail` inside it. Its offset is stored for commit only after
+//! notification accepted the email, so a crash means redelivery, never loss, and
 //! notification's idempotency turns a redelivery into no second email.
 //! A record that can never be handled goes to `eshop-topic.dlq` and is
 //! committed, so it does not block its partition.

@@ -1,4 +1,4 @@
-//! The consume loop: one CONSUMER span per record, notification called inside it, offset committed after.
+//! The consume loop: one CONSUMER span per record, notification called inside it, offset stored after.
 
 use std::time::Duration;
 
@@ -116,9 +116,10 @@ impl Worker {
             };
             match self.handle(&message, &shutdown).await {
                 Handled::Done => {
-                    if let Err(err) = self.consumer.commit_message(&message, CommitMode::Async) {
-                        // A later commit on this partition covers this one.
-                        tracing::warn!(%err, "offset commit failed; a later commit will cover it");
+                    // Stored, not yet committed: librdkafka commits stored
+                    // offsets every second, and close() commits the last ones.
+                    if let Err(err) = self.consumer.store_offset_from_message(&message) {
+                        tracing::warn!(%err, "cannot store the offset; the record may be delivered again");
                     }
                     handled.add_partition_offset(
                         message.topic(),

@@ -1,6 +1,9 @@
 //! What bench and soak share: the stack they load, per-process memory and CPU, and trace bookkeeping.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use otlp_sink::{SpanKind, SpanRecord, SpanStore};
 use test_support::{ServiceProcess, Stack, StackOptions};
@@ -63,11 +66,21 @@ pub fn rss_mib_of(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// User plus system CPU time consumed so far, from /proc.
-pub fn cpu_time(process: &ServiceProcess) -> Duration {
-    let Some(pid) = process.pid() else {
-        return Duration::ZERO;
-    };
+/// CPU time (user plus system) consumed so far by each process on the
+/// checkout path: the six services, the broker, and this process (load
+/// generator and OTLP receiver).
+pub fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
+    let mut times: Vec<(String, Duration)> = processes(stack)
+        .iter()
+        .map(|process| (process.name.clone(), process.pid().map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string()))))
+        .collect();
+    times.push(("tansu (broker)".to_owned(), stack.broker.pid().map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string()))));
+    times.push(("bench (load + OTLP receiver)".to_owned(), cpu_time("self")));
+    times
+}
+
+/// User plus system CPU time consumed so far by `/proc/{pid}`.
+pub fn cpu_time(pid: &str) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
@@ -91,28 +104,33 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// The spans received for each of `trace_ids`, once all are complete or nothing
-/// new has arrived for five seconds.
+/// The spans received for each of `trace_ids`, once every one of those traces
+/// has reached notification or nothing new has arrived for five seconds.
 pub async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<String, Vec<SpanRecord>> {
+    let wanted: HashSet<&str> = trace_ids.iter().map(String::as_str).collect();
     let mut last_count = usize::MAX;
     let mut quiet = 0;
     loop {
-        let spans = store.spans();
-        let complete = trace_ids.iter().all(|id| {
-            spans
+        let (count, emailed) = store.inspect(|spans| {
+            let emailed: HashSet<&str> = spans
                 .iter()
-                .any(|span| &span.trace_id == id && span.kind == SpanKind::Internal && span.name == "send email")
+                .filter(|span| span.service == "notification" && span.name == "send email")
+                .map(|span| span.trace_id.as_str())
+                .filter(|id| wanted.contains(id))
+                .collect();
+            (spans.len(), emailed.len())
         });
-        if complete || quiet >= 10 {
-            let wanted: std::collections::HashSet<&String> = trace_ids.iter().collect();
-            let mut traces: HashMap<String, Vec<SpanRecord>> = HashMap::new();
-            for span in spans.into_iter().filter(|span| wanted.contains(&span.trace_id)) {
-                traces.entry(span.trace_id.clone()).or_default().push(span);
-            }
-            return traces;
+        if emailed == wanted.len() || quiet >= 10 {
+            return store.inspect(|spans| {
+                let mut traces: HashMap<String, Vec<SpanRecord>> = HashMap::new();
+                for span in spans.iter().filter(|span| wanted.contains(span.trace_id.as_str())) {
+                    traces.entry(span.trace_id.clone()).or_default().push(span.clone());
+                }
+                traces
+            });
         }
-        quiet = if spans.len() == last_count { quiet + 1 } else { 0 };
-        last_count = spans.len();
+        quiet = if count == last_count { quiet + 1 } else { 0 };
+        last_count = count;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

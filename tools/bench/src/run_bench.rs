@@ -29,6 +29,14 @@ struct ServiceFigures {
     cpu_ms_per_checkout: f64,
 }
 
+/// CPU milliseconds one checkout costs a process at saturation, median of the rounds.
+#[derive(Debug, Serialize)]
+struct CpuShare {
+    process: String,
+    traced_ms: f64,
+    untraced_ms: f64,
+}
+
 #[derive(Debug, Serialize)]
 struct BenchReport {
     machine: String,
@@ -41,6 +49,7 @@ struct BenchReport {
     traced_over_untraced: f64,
     hop_median_rps: f64,
     checkout_vs_hop_budget: f64,
+    cpu_at_saturation: Vec<CpuShare>,
     half_load: Report,
     checkouts_accepted: usize,
     spans_expected: usize,
@@ -66,20 +75,21 @@ fn closed_loop(url: String, propagation: Propagation) -> Config {
     }
 }
 
-async fn saturation(tracing: bool) -> anyhow::Result<f64> {
+/// One saturation run: throughput, and CPU milliseconds per checkout by process.
+async fn saturation(tracing: bool) -> anyhow::Result<(f64, Vec<(String, f64)>)> {
     let stack = measure::stack(tracing).await;
+    let before = measure::cpu_times(&stack);
     let report = loadgen::run(&closed_loop(stack.eshop.url("/checkout"), Propagation::None)).await?;
-    anyhow::ensure!(
-        report.errors.is_empty(),
-        "errors at saturation (tracing {tracing}): {:?}",
-        report.errors
-    );
-    eprintln!(
-        "  checkout, tracing {}: {:.1} checkouts/s",
-        if tracing { "on " } else { "off" },
-        report.throughput_rps
-    );
-    Ok(report.throughput_rps)
+    let after = measure::cpu_times(&stack);
+    anyhow::ensure!(report.errors.is_empty(), "errors at saturation (tracing {tracing}): {:?}", report.errors);
+    let checkouts = (report.requests + report.warmup_requests).max(1) as f64;
+    let cpu = before
+        .iter()
+        .zip(&after)
+        .map(|((name, before), (_, after))| (name.clone(), (*after - *before).as_secs_f64() * 1_000.0 / checkouts))
+        .collect();
+    eprintln!("  checkout, tracing {}: {:.1} checkouts/s", if tracing { "on " } else { "off" }, report.throughput_rps);
+    Ok((report.throughput_rps, cpu))
 }
 
 async fn bare_hop() -> anyhow::Result<f64> {
@@ -95,12 +105,26 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         ROUNDS
     );
     let (mut traced, mut untraced, mut hop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut traced_cpu, mut untraced_cpu) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         eprintln!("round {round}/{ROUNDS}");
-        traced.push(saturation(true).await?);
-        untraced.push(saturation(false).await?);
+        let (rps, cpu) = saturation(true).await?;
+        traced.push(rps);
+        traced_cpu.push(cpu);
+        let (rps, cpu) = saturation(false).await?;
+        untraced.push(rps);
+        untraced_cpu.push(cpu);
         hop.push(bare_hop().await?);
     }
+    let cpu_at_saturation: Vec<CpuShare> = traced_cpu[0]
+        .iter()
+        .enumerate()
+        .map(|(i, (process, _))| CpuShare {
+            process: process.clone(),
+            traced_ms: measure::median(&traced_cpu.iter().map(|round| round[i].1).collect::<Vec<_>>()),
+            untraced_ms: measure::median(&untraced_cpu.iter().map(|round| round[i].1).collect::<Vec<_>>()),
+        })
+        .collect();
     let traced_median = measure::median(&traced);
     let untraced_median = measure::median(&untraced);
     let hop_median = measure::median(&hop);
@@ -111,7 +135,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     tokio::time::sleep(IDLE_SETTLE).await;
     let processes = measure::processes(&stack);
     let idle: Vec<f64> = processes.iter().map(|p| measure::rss_mib(p)).collect();
-    let cpu_before: Vec<Duration> = processes.iter().map(|p| measure::cpu_time(p)).collect();
+    let cpu_before = measure::cpu_times(&stack);
     let sampler = {
         let pids: Vec<_> = processes.iter().map(|p| p.pid()).collect();
         tokio::spawn(async move {
@@ -134,7 +158,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     })
     .await?;
     let loaded = sampler.await?;
-    let cpu_after: Vec<Duration> = processes.iter().map(|p| measure::cpu_time(p)).collect();
+    let cpu_after = measure::cpu_times(&stack);
     let checkouts = (half.requests + half.warmup_requests).max(1) as f64;
 
     let trace_ids: Vec<String> = half
@@ -165,6 +189,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         traced_over_untraced: traced_median / untraced_median,
         hop_median_rps: hop_median,
         checkout_vs_hop_budget: traced_median / (hop_median / HTTP_HOPS_PER_CHECKOUT),
+        cpu_at_saturation,
         traced_rps: traced,
         untraced_rps: untraced,
         hop_rps: hop,
@@ -182,7 +207,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 service: p.name.clone(),
                 idle_rss_mib: idle[i],
                 loaded_rss_mib: loaded[i],
-                cpu_ms_per_checkout: (cpu_after[i] - cpu_before[i]).as_secs_f64() * 1_000.0 / checkouts,
+                cpu_ms_per_checkout: (cpu_after[i].1 - cpu_before[i].1).as_secs_f64() * 1_000.0 / checkouts,
             })
             .collect(),
         half_load: half,
@@ -271,6 +296,22 @@ fn print_table(r: &BenchReport) {
             verdict(s.idle_rss_mib * 1.048_576 < 20.0)
         );
     }
+    println!("\nWhere the time goes at saturation: CPU ms per checkout, tracing on / off (medians)\n");
+    println!("| process | tracing on | tracing off | difference |");
+    println!("| --- | --- | --- | --- |");
+    let (mut on_total, mut off_total) = (0.0, 0.0);
+    for share in &r.cpu_at_saturation {
+        on_total += share.traced_ms;
+        off_total += share.untraced_ms;
+        println!(
+            "| {} | {:.3} | {:.3} | {:+.3} |",
+            share.process,
+            share.traced_ms,
+            share.untraced_ms,
+            share.traced_ms - share.untraced_ms
+        );
+    }
+    println!("| all | {on_total:.3} | {off_total:.3} | {:+.3} |", on_total - off_total);
     println!("\nSettings:");
     for (key, value) in &r.settings {
         println!("- {key}: {value}");
