@@ -52,7 +52,9 @@ impl KafkaSettings {
             .set("message.timeout.ms", ack_timeout_ms.to_string())
             // Every in-sync replica has the record before it counts as placed.
             .set("acks", "all")
-            .set("linger.ms", "5");
+            // A checkout waits for the acknowledgement: batch for 1 ms, not
+            // librdkafka's 5, since every millisecond here is checkout latency.
+            .set("linger.ms", "1");
         self.apply_overrides(config)
     }
 

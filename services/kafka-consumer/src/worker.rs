@@ -1,25 +1,28 @@
 //! The consume loop: one CONSUMER span per record, notification called inside it, offset stored after.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use api::{EmailRequest, OrderPlaced, paths};
 use rdkafka::{
     ClientContext, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer},
     error::KafkaError,
-    message::{BorrowedMessage, Header, OwnedHeaders},
+    message::{Header, OwnedHeaders, OwnedMessage},
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
 use reqwest_middleware::ClientWithMiddleware;
 use service_kit::Readiness;
 use telemetry::{client::ResendCount, kafka};
+use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::Config;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Records buffered per partition lane before fetching waits.
+const LANE_CAPACITY: usize = 64;
 /// How long shutdown may wait for the final commit and for leaving the group.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one dead-letter send may wait for the broker's acknowledgement.
@@ -93,17 +96,23 @@ impl Worker {
     }
 
     /// Consumes until `shutdown` is cancelled, then commits what was handled and leaves the group.
+    ///
+    /// Records of one partition are handled in order, one at a time; the
+    /// partitions are handled side by side, each in a lane of its own, so a
+    /// slow or retried email holds up only its own partition.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         self.consumer.subscribe(&[&self.config.kafka.topic])?;
         tracing::info!(topic = %self.config.kafka.topic, group = %self.config.kafka.group_id, "consuming");
-        let mut handled = TopicPartitionList::new();
+        let worker = Arc::new(self);
+        let mut lanes: HashMap<i32, mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut lane_tasks = JoinSet::new();
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.consumer.recv() => received,
+                received = worker.consumer.recv() => received,
             };
             let message = match received {
-                Ok(message) => message,
+                Ok(message) => message.detach(),
                 // librdkafka reconnects by itself; a broker that went away is
                 // waited out here, and consumption resumes from the committed offset.
                 Err(err) => {
@@ -114,24 +123,63 @@ impl Worker {
                     }
                 }
             };
+            let lane = lanes.entry(message.partition()).or_insert_with(|| {
+                let (sender, receiver) = mpsc::channel(LANE_CAPACITY);
+                lane_tasks.spawn(worker.clone().lane(receiver, shutdown.clone()));
+                sender
+            });
+            // Waits while this partition's lane is full: back-pressure on fetching.
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                sent = lane.send(message) => if sent.is_err() { break },
+            }
+        }
+        drop(lanes);
+        let mut handled = TopicPartitionList::new();
+        while let Some(lane) = lane_tasks.join_next().await {
+            if let Ok(Some((topic, partition, offset))) = lane {
+                handled.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
+            }
+        }
+        match Arc::into_inner(worker) {
+            Some(worker) => worker.close(handled).await,
+            None => tracing::warn!("a lane outlived the consumer; stopping without the final commit"),
+        }
+        Ok(())
+    }
+
+    /// Handles one partition's records in order until its channel closes or
+    /// shutdown interrupts a retry; returns the last record handled.
+    async fn lane(
+        self: Arc<Self>,
+        mut messages: mpsc::Receiver<OwnedMessage>,
+        shutdown: CancellationToken,
+    ) -> Option<(String, i32, i64)> {
+        let mut last = None;
+        loop {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => break,
+                message = messages.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
             match self.handle(&message, &shutdown).await {
                 Handled::Done => {
                     // Stored, not yet committed: librdkafka commits stored
                     // offsets every second, and close() commits the last ones.
-                    if let Err(err) = self.consumer.store_offset_from_message(&message) {
+                    let stored = self
+                        .consumer
+                        .store_offset(message.topic(), message.partition(), message.offset());
+                    if let Err(err) = stored {
                         tracing::warn!(%err, "cannot store the offset; the record may be delivered again");
                     }
-                    handled.add_partition_offset(
-                        message.topic(),
-                        message.partition(),
-                        Offset::Offset(message.offset() + 1),
-                    )?;
+                    last = Some((message.topic().to_owned(), message.partition(), message.offset()));
                 }
                 Handled::Interrupted => break,
             }
         }
-        self.close(handled).await;
-        Ok(())
+        last
     }
 
     /// Commits what was handled and leaves the group, giving up after
@@ -161,7 +209,7 @@ impl Worker {
         }
     }
 
-    async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &CancellationToken) -> Handled {
+    async fn handle(&self, message: &OwnedMessage, shutdown: &CancellationToken) -> Handled {
         let span = kafka::consumer_span(message, &self.config.kafka.group_id);
         async {
             let order = match parse(message) {
@@ -234,7 +282,7 @@ impl Worker {
     }
 
     /// Copies the record to the dead-letter topic, retrying until the broker acknowledges it.
-    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str, shutdown: &CancellationToken) -> Handled {
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str, shutdown: &CancellationToken) -> Handled {
         let topic = &self.config.kafka.dlq_topic;
         let key = message.key().unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
@@ -271,13 +319,13 @@ enum Notified {
     Interrupted,
 }
 
-fn parse(message: &BorrowedMessage<'_>) -> Result<OrderPlaced, String> {
+fn parse(message: &OwnedMessage) -> Result<OrderPlaced, String> {
     let payload = message.payload().ok_or("the record has no payload")?;
     serde_json::from_slice(payload).map_err(|err| format!("not an OrderPlaced event: {err}"))
 }
 
 /// Where the record came from and why it was dead-lettered, for whoever replays it.
-fn dead_letter_headers(headers: OwnedHeaders, message: &BorrowedMessage<'_>, reason: &str) -> OwnedHeaders {
+fn dead_letter_headers(headers: OwnedHeaders, message: &OwnedMessage, reason: &str) -> OwnedHeaders {
     let source = format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
     headers
         .insert(Header {

@@ -72,9 +72,20 @@ pub fn rss_mib_of(pid: u32) -> f64 {
 pub fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
     let mut times: Vec<(String, Duration)> = processes(stack)
         .iter()
-        .map(|process| (process.name.clone(), process.pid().map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string()))))
+        .map(|process| {
+            (
+                process.name.clone(),
+                process.pid().map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string())),
+            )
+        })
         .collect();
-    times.push(("tansu (broker)".to_owned(), stack.broker.pid().map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string()))));
+    times.push((
+        "tansu (broker)".to_owned(),
+        stack
+            .broker
+            .pid()
+            .map_or(Duration::ZERO, |pid| cpu_time(&pid.to_string())),
+    ));
     times.push(("bench (load + OTLP receiver)".to_owned(), cpu_time("self")));
     times
 }
@@ -144,6 +155,22 @@ pub fn kafka_hop_ms(trace: &[SpanRecord]) -> Option<f64> {
         .iter()
         .find(|span| span.service == "notification" && span.name == "send email")?;
     Some(email.end_unix_nanos.saturating_sub(producer.start_unix_nanos) as f64 / 1e6)
+}
+
+/// The Kafka hop in three parts, in milliseconds: waiting for the broker's
+/// acknowledgement (the PRODUCER span), from the acknowledgement to the
+/// consumer picking the record up, and the consumer's handling (the CONSUMER span).
+pub fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
+    let producer = trace
+        .iter()
+        .find(|span| span.kind == SpanKind::Producer && span.service == "eshop")?;
+    let consumer = trace.iter().find(|span| span.kind == SpanKind::Consumer)?;
+    let ms = |nanos: u64| nanos as f64 / 1e6;
+    Some([
+        ms(producer.duration_nanos()),
+        ms(consumer.start_unix_nanos.saturating_sub(producer.end_unix_nanos)),
+        ms(consumer.duration_nanos()),
+    ])
 }
 
 /// The `q` quantile of `values` (sorted in place), nearest rank.

@@ -58,6 +58,8 @@ struct BenchReport {
     traces_complete: usize,
     kafka_hop_p50_ms: f64,
     kafka_hop_p99_ms: f64,
+    /// p50 and p99 of: acknowledgement wait, broker to consumer, consumer handling.
+    kafka_hop_parts_ms: Vec<(String, f64, f64)>,
     services: Vec<ServiceFigures>,
 }
 
@@ -81,14 +83,22 @@ async fn saturation(tracing: bool) -> anyhow::Result<(f64, Vec<(String, f64)>)> 
     let before = measure::cpu_times(&stack);
     let report = loadgen::run(&closed_loop(stack.eshop.url("/checkout"), Propagation::None)).await?;
     let after = measure::cpu_times(&stack);
-    anyhow::ensure!(report.errors.is_empty(), "errors at saturation (tracing {tracing}): {:?}", report.errors);
+    anyhow::ensure!(
+        report.errors.is_empty(),
+        "errors at saturation (tracing {tracing}): {:?}",
+        report.errors
+    );
     let checkouts = (report.requests + report.warmup_requests).max(1) as f64;
     let cpu = before
         .iter()
         .zip(&after)
         .map(|((name, before), (_, after))| (name.clone(), (*after - *before).as_secs_f64() * 1_000.0 / checkouts))
         .collect();
-    eprintln!("  checkout, tracing {}: {:.1} checkouts/s", if tracing { "on " } else { "off" }, report.throughput_rps);
+    eprintln!(
+        "  checkout, tracing {}: {:.1} checkouts/s",
+        if tracing { "on " } else { "off" },
+        report.throughput_rps
+    );
     Ok((report.throughput_rps, cpu))
 }
 
@@ -177,6 +187,26 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         .values()
         .filter_map(|trace| measure::kafka_hop_ms(trace))
         .collect();
+    let parts: Vec<[f64; 3]> = traces
+        .values()
+        .filter_map(|trace| measure::kafka_hop_parts_ms(trace))
+        .collect();
+    let kafka_hop_parts_ms = [
+        "acknowledgement wait (PRODUCER span)",
+        "acknowledged -> consumer starts",
+        "consumer handling (CONSUMER span)",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, label)| {
+        let mut values: Vec<f64> = parts.iter().map(|part| part[i]).collect();
+        (
+            (*label).to_owned(),
+            measure::quantile(&mut values, 0.5),
+            measure::quantile(&mut values, 0.99),
+        )
+    })
+    .collect();
 
     let report = BenchReport {
         machine: measure::machine(),
@@ -200,6 +230,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         traces_complete: complete,
         kafka_hop_p50_ms: measure::quantile(&mut hops, 0.50),
         kafka_hop_p99_ms: measure::quantile(&mut hops, 0.99),
+        kafka_hop_parts_ms,
         services: processes
             .iter()
             .enumerate()
@@ -286,6 +317,9 @@ fn print_table(r: &BenchReport) {
         r.kafka_hop_p99_ms,
         verdict(r.kafka_hop_p99_ms < 50.0)
     );
+    for (part, p50, p99) in &r.kafka_hop_parts_ms {
+        println!("| 3. Kafka hop part: {part} | p50 {p50:.1} ms, p99 {p99:.1} ms | |");
+    }
     for s in &r.services {
         println!(
             "| 4. {}: RSS idle / under load, CPU per checkout | {:.1} MiB / {:.1} MiB, {:.3} ms | idle < 20 MB: {} |",
@@ -311,7 +345,10 @@ fn print_table(r: &BenchReport) {
             share.traced_ms - share.untraced_ms
         );
     }
-    println!("| all | {on_total:.3} | {off_total:.3} | {:+.3} |", on_total - off_total);
+    println!(
+        "| all | {on_total:.3} | {off_total:.3} | {:+.3} |",
+        on_total - off_total
+    );
     println!("\nSettings:");
     for (key, value) in &r.settings {
         println!("- {key}: {value}");
