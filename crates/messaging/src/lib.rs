@@ -78,8 +78,11 @@ impl KafkaSettings {
             .set("fetch.wait.max.ms", "100")
             // A consumer killed without leaving the group holds its partitions
             // until this expires; librdkafka's 45 s default stalls a restart.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "2000")
+            // Longer than a short broker pause, though: a consumer whose
+            // session expires rejoins under a new member id, and Tansu 0.6
+            // then keeps the stale member as group leader (see README).
+            .set("session.timeout.ms", "15000")
+            .set("heartbeat.interval.ms", "3000")
             // A topic created (or re-created) after the consumer joined is
             // noticed within 10 s instead of librdkafka's 5 minutes.
             .set("topic.metadata.refresh.interval.ms", "10000");

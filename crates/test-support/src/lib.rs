@@ -18,4 +18,4 @@ pub use stack::{Stack, StackOptions};
 pub use trace::{SpanKind, SpanRecord, Trace};
 
 /// How long tests wait for anything asynchronous (a trace, a consumer) before failing.
-pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(45);

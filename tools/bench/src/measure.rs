@@ -24,7 +24,7 @@ pub const SETTINGS: [(&str, &str); 8] = [
         "consumer fetch.wait.max.ms",
         "10 (Tansu answers a fetch only when it expires)",
     ),
-    ("producer linger.ms / acks", "5 / all"),
+    ("producer linger.ms / acks", "1 / all"),
     ("KAFKA_PUBLISH_TIMEOUT_MS", "5000"),
     ("INITIAL_STOCK", "1000000000 (so load never runs out of stock)"),
 ];

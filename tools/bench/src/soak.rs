@@ -74,8 +74,23 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     counts.insert("emails for orders not accepted", unexpected);
     counts.insert("emails asked for again (redelivery, not re-sent)", redelivered);
     if missing > 0 {
-        problems.push(format!("{missing} accepted orders got no email"));
+        let positions: Vec<usize> = report
+            .accepted
+            .iter()
+            .enumerate()
+            .filter(|(_, order)| !emailed.contains(&order.order_id))
+            .map(|(position, _)| position)
+            .collect();
+        problems.push(format!(
+            "{missing} accepted orders got no email (positions {}..={} of {} in completion order); \
+             kafka-consumer's log is in target/bench/soak-kafka-consumer.log",
+            positions.first().unwrap_or(&0),
+            positions.last().unwrap_or(&0),
+            report.accepted.len()
+        ));
     }
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write("target/bench/soak-kafka-consumer.log", stack.consumer.logs().join("\n"))?;
     if unexpected > 0 {
         problems.push(format!("{unexpected} emails for orders eshop did not accept"));
     }
