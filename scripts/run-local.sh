@@ -85,7 +85,7 @@ start delivery 8083
 start notification 8084
 start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083
 # Tansu answers a fetch only when fetch.wait.max.ms expires: 10 ms keeps the Kafka hop short.
-start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10}"
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10}"
 
 for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
   wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"

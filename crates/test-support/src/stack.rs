@@ -62,6 +62,7 @@ impl Stack {
         let mut consumer_env = env.clone();
         consumer_env.extend([
             ("NOTIFICATION_URL".to_owned(), notification.url("")),
+            ("BILLING_URL".to_owned(), billing.url("")),
             // Tansu answers a fetch only when this expires (see messaging).
             ("KAFKA_CONFIG".to_owned(), "fetch.wait.max.ms=10".to_owned()),
         ]);

@@ -7,7 +7,7 @@
 use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, validation};
 use axum::{
     Router,
-    extract::State,
+    extract::{RawQuery, State},
     http::StatusCode,
     routing::{get, post},
 };
@@ -131,6 +131,24 @@ async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) ->
     StatusCode::NO_CONTENT
 }
 
-async fn payments(State(state): State<AppState>) -> Json<Vec<Payment>> {
-    Json(state.payments.all())
+/// Every payment, or with `?order_id=<uuid>` the one of that order (an empty
+/// list when it was never charged). kafka-consumer asks this before emailing.
+async fn payments(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Vec<Payment>>, Problem> {
+    let Some(query) = query else {
+        return Ok(Json(state.payments.all()));
+    };
+    let order_id = query
+        .strip_prefix("order_id=")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                "Expected ?order_id=<uuid>",
+                format!("query {query:?}"),
+            )
+        })?;
+    Ok(Json(
+        state.payments.lock().get(&order_id).cloned().into_iter().collect(),
+    ))
 }

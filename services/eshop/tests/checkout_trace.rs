@@ -8,7 +8,7 @@ const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
 /// Every span a successful checkout produces, by service, kind and name.
-const EXPECTED: [(&str, SpanKind, &str); 16] = [
+const EXPECTED: [(&str, SpanKind, &str); 18] = [
     ("eshop", SpanKind::Server, "GET /checkout"),
     ("eshop", SpanKind::Client, "POST /createOrder"),
     ("inventory", SpanKind::Server, "POST /createOrder"),
@@ -22,6 +22,8 @@ const EXPECTED: [(&str, SpanKind, &str); 16] = [
     ("delivery", SpanKind::Internal, "schedule delivery"),
     ("eshop", SpanKind::Producer, "send eshop-topic"),
     ("kafka-consumer", SpanKind::Consumer, "process eshop-topic"),
+    ("kafka-consumer", SpanKind::Client, "GET /payments"),
+    ("billing", SpanKind::Server, "GET /payments"),
     ("kafka-consumer", SpanKind::Client, "POST /sendEmail"),
     ("notification", SpanKind::Server, "POST /sendEmail"),
     ("notification", SpanKind::Internal, "send email"),
@@ -161,6 +163,9 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
         Some(event.offset)
     );
 
+    // The consumer asks billing whether the order stands before emailing.
+    let stands = trace.child(consumer, "kafka-consumer", SpanKind::Client, "GET /payments");
+    trace.child(stands, "billing", SpanKind::Server, "GET /payments");
     let email_call = trace.child(consumer, "kafka-consumer", SpanKind::Client, "POST /sendEmail");
     let email = trace.child(email_call, "notification", SpanKind::Server, "POST /sendEmail");
     trace.child(email, "notification", SpanKind::Internal, "send email");

@@ -7,6 +7,11 @@
 //! notification's idempotency turns a redelivery into no second email.
 //! A record that can never be handled goes to `eshop-topic.dlq` and is
 //! committed, so it does not block its partition.
+//!
+//! Before emailing, it asks billing whether the order's charge still stands:
+//! when Kafka acknowledges a record too late, eshop has already answered 503
+//! and undone the order, yet the record is in the topic. Such an order gets
+//! no email.
 
 mod worker;
 
@@ -22,6 +27,8 @@ use service_kit::{
 pub use worker::{Worker, WorkerError};
 
 pub const NOTIFICATION_URL: &str = "NOTIFICATION_URL";
+/// Asked whether an order's charge still stands before its email goes out.
+pub const BILLING_URL: &str = "BILLING_URL";
 /// The longest pause between two attempts at notification while it is down.
 pub const NOTIFY_MAX_BACKOFF_MS: &str = "NOTIFY_MAX_BACKOFF_MS";
 pub const DEFAULT_NOTIFY_MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -31,6 +38,7 @@ pub struct Config {
     pub listen: Listen,
     pub kafka: KafkaSettings,
     pub notification_url: String,
+    pub billing_url: String,
     pub http_timeout: Duration,
     pub max_backoff: Duration,
 }
@@ -41,6 +49,7 @@ impl Config {
             listen: Listen::from_env()?,
             kafka: KafkaSettings::from_env()?,
             notification_url: env_url(NOTIFICATION_URL, "http://notification:8080")?,
+            billing_url: env_url(BILLING_URL, "http://billing:8080")?,
             http_timeout: env_millis(HTTP_CLIENT_TIMEOUT_MS, DEFAULT_HTTP_CLIENT_TIMEOUT)?,
             max_backoff: env_millis(NOTIFY_MAX_BACKOFF_MS, DEFAULT_NOTIFY_MAX_BACKOFF)?,
         })

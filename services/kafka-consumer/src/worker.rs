@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use api::{EmailRequest, OrderPlaced, paths};
+use api::{EmailRequest, OrderPlaced, Payment, PaymentStatus, paths};
 use rdkafka::{
     ClientContext, Message as _, Offset, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer},
@@ -17,6 +17,7 @@ use telemetry::{client::ResendCount, kafka};
 use tokio::{sync::mpsc, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::Config;
 
@@ -220,10 +221,25 @@ impl Worker {
                     return self.dead_letter(message, &reason, shutdown).await;
                 }
             };
+            let stands = match self.order_stands(&order, shutdown).await {
+                Answer::Final(stands) => stands,
+                Answer::Interrupted => return Handled::Interrupted,
+                Answer::Rejected(reason) => {
+                    kafka::record_error(&tracing::Span::current(), "rejected_by_billing", &reason);
+                    tracing::error!(%reason, "cannot tell whether the order stands; dead-lettering it");
+                    return self.dead_letter(message, &reason, shutdown).await;
+                }
+            };
+            if !stands {
+                // eshop answered 503 and undid the order, but Kafka had kept the record.
+                tracing::Span::current().set_attribute("eshop.order.undone", true);
+                tracing::warn!(order.id = %order.order_id, "the order was undone; no email");
+                return Handled::Done;
+            }
             match self.notify(&order, shutdown).await {
-                Notified::Accepted => Handled::Done,
-                Notified::Interrupted => Handled::Interrupted,
-                Notified::Rejected(reason) => {
+                Answer::Final(()) => Handled::Done,
+                Answer::Interrupted => Handled::Interrupted,
+                Answer::Rejected(reason) => {
                     kafka::record_error(&tracing::Span::current(), "rejected_by_notification", &reason);
                     tracing::error!(%reason, "notification will never accept this record; dead-lettering it");
                     self.dead_letter(message, &reason, shutdown).await
@@ -234,8 +250,32 @@ impl Worker {
         .await
     }
 
-    /// Calls notification until it accepts, backing off while it is down or failing.
-    async fn notify(&self, order: &OrderPlaced, shutdown: &CancellationToken) -> Notified {
+    /// Whether the order still stands: billing holds a charge for it that was
+    /// not refunded. Asks until billing answers.
+    async fn order_stands(&self, order: &OrderPlaced, shutdown: &CancellationToken) -> Answer<bool> {
+        let url = format!(
+            "{}{}?order_id={}",
+            self.config.billing_url,
+            paths::PAYMENTS,
+            order.order_id
+        );
+        let answer = self
+            .call_until_answered("billing", shutdown, |client| client.get(&url))
+            .await;
+        match answer {
+            Answer::Final(Ok(response)) => match response.json::<Vec<Payment>>().await {
+                Ok(payments) => Answer::Final(payments.iter().any(|payment| payment.status == PaymentStatus::Charged)),
+                Err(err) => Answer::Rejected(format!(
+                    "billing answered with a body that is not a payment list: {err}"
+                )),
+            },
+            Answer::Final(Err(rejected)) | Answer::Rejected(rejected) => Answer::Rejected(rejected),
+            Answer::Interrupted => Answer::Interrupted,
+        }
+    }
+
+    /// Calls notification until it accepts.
+    async fn notify(&self, order: &OrderPlaced, shutdown: &CancellationToken) -> Answer<()> {
         let request = EmailRequest {
             order_id: order.order_id,
             to: order.email.clone(),
@@ -250,30 +290,47 @@ impl Worker {
             ),
         };
         let url = format!("{}{}", self.config.notification_url, paths::SEND_EMAIL);
+        match self
+            .call_until_answered("notification", shutdown, |client| client.post(&url).json(&request))
+            .await
+        {
+            Answer::Final(Ok(_)) => Answer::Final(()),
+            Answer::Final(Err(rejected)) | Answer::Rejected(rejected) => Answer::Rejected(rejected),
+            Answer::Interrupted => Answer::Interrupted,
+        }
+    }
+
+    /// Sends the request `build` makes until the service answers 2xx (`Final(Ok)`)
+    /// or 4xx (`Final(Err)`: it never will accept it), backing off while it is
+    /// down or failing. Each attempt is a CLIENT span of the current trace,
+    /// marked with `http.request.resend_count` from the second on.
+    async fn call_until_answered(
+        &self,
+        service: &str,
+        shutdown: &CancellationToken,
+        build: impl Fn(&ClientWithMiddleware) -> reqwest_middleware::RequestBuilder,
+    ) -> Answer<Result<reqwest::Response, String>> {
         let mut backoff = FIRST_BACKOFF;
         let mut resend_count = 0;
         loop {
-            let result = self
-                .client
-                .post(&url)
-                .json(&request)
+            match build(&self.client)
                 .with_extension(ResendCount(resend_count))
                 .send()
-                .await;
-            match result {
-                Ok(response) if response.status().is_success() => return Notified::Accepted,
+                .await
+            {
+                Ok(response) if response.status().is_success() => return Answer::Final(Ok(response)),
                 Ok(response) if response.status().is_client_error() => {
                     let status = response.status();
                     let body = response.text().await.unwrap_or_default();
-                    return Notified::Rejected(format!("notification answered {status}: {body}"));
+                    return Answer::Final(Err(format!("{service} answered {status}: {body}")));
                 }
                 Ok(response) => {
-                    tracing::warn!(status = %response.status(), attempt = resend_count + 1, "notification failed; retrying")
+                    tracing::warn!(service, status = %response.status(), attempt = resend_count + 1, "call failed; retrying")
                 }
-                Err(err) => tracing::warn!(%err, attempt = resend_count + 1, "notification unreachable; retrying"),
+                Err(err) => tracing::warn!(service, %err, attempt = resend_count + 1, "service unreachable; retrying"),
             }
             tokio::select! {
-                () = shutdown.cancelled() => return Notified::Interrupted,
+                () = shutdown.cancelled() => return Answer::Interrupted,
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(self.config.max_backoff);
@@ -313,9 +370,12 @@ impl Worker {
     }
 }
 
-enum Notified {
-    Accepted,
+/// How a call that is retried until answered ended.
+enum Answer<T> {
+    Final(T),
+    /// The service will never accept this record (a 4xx, or an unreadable answer).
     Rejected(String),
+    /// Shutdown came first.
     Interrupted,
 }
 

@@ -151,7 +151,7 @@ async fn while_notification_is_down_the_consumer_retries_and_the_email_is_sent_o
     let order = body["order_id"].as_str().expect("order id").to_owned();
     let trace_id = body["trace_id"].as_str().expect("trace id").to_owned();
 
-    wait_for_log(&stack.consumer, "notification unreachable; retrying", 2).await;
+    wait_for_log(&stack.consumer, "service unreachable; retrying", 2).await;
     stack.notification.restart().await;
 
     let sent = wait_for_emails(&stack, &[&order]).await;
@@ -264,5 +264,63 @@ async fn while_the_broker_is_away_checkouts_are_503s_and_afterwards_the_consumer
         requests_for(&sent, &before),
         1,
         "the consumer went on from its committed offset, not from the start"
+    );
+}
+
+#[tokio::test]
+async fn an_event_for_an_order_that_was_undone_sends_no_email() {
+    // What Kafka holds when it acknowledged too late: eshop answered 503 and
+    // refunded, but the record was written. Here: an order billing never charged.
+    let stack = Stack::start().await;
+    let undone = api::OrderPlaced {
+        order_id: uuid::Uuid::new_v4(),
+        email: "late.ack@example.com".to_owned(),
+        items: vec![api::OrderLine {
+            sku: "BOOK-RUST".to_owned(),
+            quantity: 1,
+        }],
+        amount_cents: 3_999,
+        currency: "EUR".to_owned(),
+        tracking_id: "TRK-LATE".to_owned(),
+        estimated_delivery: "2026-11-24".to_owned(),
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .create()
+        .expect("producer");
+    let payload = serde_json::to_vec(&undone).expect("json");
+    let key = undone.order_id.to_string();
+    producer
+        .send(
+            FutureRecord::to("eshop-topic").key(&key).payload(&payload),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("the broker acknowledges");
+
+    let placed = checkout(&stack).await;
+    let sent = wait_for_emails(&stack, &[&placed]).await;
+    assert!(
+        sent.iter().all(|email| email["order_id"] != key),
+        "no email for the undone order: {sent:?}"
+    );
+
+    let consumer = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            spans
+                .iter()
+                .find(|span| {
+                    span.kind == SpanKind::Consumer
+                        && span.str_attribute("messaging.kafka.message.key") == Some(key.as_str())
+                })
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    assert_eq!(
+        consumer.attribute("eshop.order.undone"),
+        Some(&otlp_sink::AttributeValue::Bool(true))
     );
 }

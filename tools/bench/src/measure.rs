@@ -9,7 +9,7 @@ use otlp_sink::{SpanKind, SpanRecord, SpanStore};
 use test_support::{ServiceProcess, Stack, StackOptions};
 
 /// Spans one successful checkout produces (the tree in the README).
-pub const SPANS_PER_CHECKOUT: usize = 16;
+pub const SPANS_PER_CHECKOUT: usize = 18;
 
 /// Settings that change the figures, set here on purpose and printed with them.
 pub const SETTINGS: [(&str, &str); 8] = [
