@@ -191,7 +191,10 @@ impl Worker {
         let Self {
             consumer, dead_letters, ..
         } = self;
-        let closing = tokio::task::spawn_blocking(move || {
+        // A thread of its own, not spawn_blocking: the runtime waits for its
+        // blocking tasks when it shuts down, and this one may never finish.
+        let (closed, closing) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
             if handled.count() > 0
                 && let Err(err) = consumer.commit(&handled, CommitMode::Sync)
             {
@@ -200,6 +203,7 @@ impl Worker {
             // Dropping the consumer leaves the group; the producer, its queue.
             drop(consumer);
             drop(dead_letters);
+            let _ = closed.send(());
         });
         match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
             Ok(_) => tracing::info!("consumer stopped"),
