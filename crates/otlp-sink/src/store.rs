@@ -63,16 +63,6 @@ impl SpanStore {
         f(&self.spans.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// How many spans were received so far.
-    pub fn len(&self) -> usize {
-        self.inspect(<[SpanRecord]>::len)
-    }
-
-    /// Whether no span was received yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Takes every span received so far out of the store.
     pub fn drain(&self) -> Vec<SpanRecord> {
         std::mem::take(&mut *self.spans.lock().unwrap_or_else(PoisonError::into_inner))

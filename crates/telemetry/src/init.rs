@@ -51,11 +51,6 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Whether spans are recorded and exported (`false` under `OTEL_SDK_DISABLED=true`).
-    pub fn is_enabled(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Flushes and stops the exporter now, reporting a failure on stderr.
     pub fn shutdown(mut self) {
         self.flush_and_stop();

@@ -15,7 +15,7 @@ use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator},
 };
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 pub use b3::{B3Encoding, B3Propagator};
@@ -75,11 +75,6 @@ pub fn propagator_from_env() -> Result<TextMapCompositePropagator, UnsupportedPr
 /// The context the caller sent in these HTTP headers, through the global propagator.
 pub fn extract_http(headers: &http::HeaderMap) -> Context {
     extract(&HeaderExtractor(headers))
-}
-
-/// Writes `cx` into these HTTP headers, through the global propagator.
-pub fn inject_http(cx: &Context, headers: &mut http::HeaderMap) {
-    inject(cx, &mut HeaderInjector(headers));
 }
 
 /// The context found in any carrier (HTTP headers, Kafka headers, a map).

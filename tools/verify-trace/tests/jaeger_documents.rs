@@ -121,6 +121,14 @@ fn document(spans: Vec<Value>) -> String {
     .to_string()
 }
 
+/// The checkout with span `id` replaced by `with`.
+fn replacing(id: &str, with: Value) -> Vec<Value> {
+    checkout_spans()
+        .into_iter()
+        .map(|span| if span["spanID"] == id { with.clone() } else { span })
+        .collect()
+}
+
 fn problems(spans: Vec<Value>) -> Vec<String> {
     contract::check_checkout(&read_trace(&document(spans), TRACE).expect("a trace"))
 }
@@ -153,16 +161,10 @@ fn spans_are_read_with_kinds_parents_links_services_and_padded_ids() {
 
 #[test]
 fn a_consumer_without_its_follows_from_reference_is_reported() {
-    let spans = checkout_spans()
-        .into_iter()
-        .map(|span| {
-            if span["spanID"] == "e2" {
-                self::span("e2", Some("e1"), "consumer", "process eshop-topic", "consumer", None)
-            } else {
-                span
-            }
-        })
-        .collect();
+    let spans = replacing(
+        "e2",
+        self::span("e2", Some("e1"), "consumer", "process eshop-topic", "consumer", None),
+    );
     let found = problems(spans);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("FOLLOWS_FROM"), "{found:?}");
@@ -185,16 +187,10 @@ fn a_trace_split_at_kafka_or_missing_a_service_is_reported() {
     assert!(found.iter().any(|problem| problem.contains("CONSUMER")), "{found:?}");
 
     // billing's SERVER span hangs off eshop's SERVER span, not off the CLIENT span.
-    let reparented: Vec<Value> = checkout_spans()
-        .into_iter()
-        .map(|span| {
-            if span["spanID"] == "c2" {
-                self::span("c2", Some("a3"), "billing", "POST /payment", "server", None)
-            } else {
-                span
-            }
-        })
-        .collect();
+    let reparented: Vec<Value> = replacing(
+        "c2",
+        self::span("c2", Some("a3"), "billing", "POST /payment", "server", None),
+    );
     let found = problems(reparented);
     assert_eq!(
         found,
@@ -204,16 +200,10 @@ fn a_trace_split_at_kafka_or_missing_a_service_is_reported() {
 
 #[test]
 fn an_orphan_below_the_entry_point_is_reported() {
-    let spans = checkout_spans()
-        .into_iter()
-        .map(|span| {
-            if span["spanID"] == "d2" {
-                self::span("d2", Some("ff"), "delivery", "POST /arrangeDelivery", "server", None)
-            } else {
-                span
-            }
-        })
-        .collect();
+    let spans = replacing(
+        "d2",
+        self::span("d2", Some("ff"), "delivery", "POST /arrangeDelivery", "server", None),
+    );
     let found = problems(spans);
     assert!(
         found.iter().any(|problem| problem.contains("not in the trace")),
