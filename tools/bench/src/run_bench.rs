@@ -171,11 +171,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let cpu_after = measure::cpu_times(&stack);
     let checkouts = (half.requests + half.warmup_requests).max(1) as f64;
 
-    let trace_ids: Vec<String> = half
-        .accepted
-        .iter()
-        .filter_map(|order| order.trace_id.clone())
-        .collect();
+    let trace_ids = half.accepted_trace_ids();
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
     let spans_received: usize = traces.values().map(Vec::len).sum();
     let spans_expected = trace_ids.len() * SPANS_PER_CHECKOUT;

@@ -127,11 +127,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         problems.push("scheduled deliveries do not match the accepted orders".to_owned());
     }
 
-    let trace_ids: Vec<String> = report
-        .accepted
-        .iter()
-        .filter_map(|order| order.trace_id.clone())
-        .collect();
+    let trace_ids = report.accepted_trace_ids();
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
     let reaches_notification = |id: &String| {
         traces.get(id).is_some_and(|trace| {

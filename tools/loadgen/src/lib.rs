@@ -424,6 +424,14 @@ fn progress_bar(recorder: Arc<Mutex<Recorder>>, sent: Arc<AtomicU64>) -> tokio::
 }
 
 impl Report {
+    /// The trace ids of the orders eshop accepted (known when trace headers were sent).
+    pub fn accepted_trace_ids(&self) -> Vec<String> {
+        self.accepted
+            .iter()
+            .filter_map(|order| order.trace_id.clone())
+            .collect()
+    }
+
     /// The human-readable summary.
     pub fn summary(&self) -> String {
         let mut out = format!(
