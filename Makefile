@@ -1,12 +1,21 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker clean check-manifests images docker-build up down \
-	deploy undeploy checkout jaeger verify-trace bench soak
+.PHONY: help build run test lint fmt broker clean check-manifests images print-image-prefix docker-build up down \
+	deploy undeploy checkout jaeger verify-trace bench soak cluster cluster-down
 
 CARGO ?= cargo
 SERVICES := eshop inventory billing delivery notification kafka-consumer
-IMAGE_PREFIX ?= eshop-tracing
+# Images: `make docker-build REGISTRY=ghcr.io/you TAG=1.0` tags them, `make deploy`
+# with the same values runs them; without, they are local (kind load) and
+# tagged with the workspace's version, as k8s/base/kustomization.yaml says.
+REGISTRY ?=
+IMAGE_PREFIX ?= $(if $(REGISTRY),$(REGISTRY)/)eshop-tracing
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-# The cluster's node address, asked only by the targets that need it.
+# Istio data plane mode of `make deploy` and `make cluster`: sidecar or ambient.
+MODE ?= sidecar
+K8S_DIR := $(if $(filter ambient,$(MODE)),k8s/overlays/ambient,k8s)
+DEPLOY_DIR := target/k8s-deploy/$(MODE)
+# The cluster's node address, asked only by the targets that need it
+# (on `make cluster`'s kind cluster the NodePorts are on localhost).
 NODE_IP ?= $(shell kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
 JAEGER ?= http://$(NODE_IP):30088
 
@@ -31,6 +40,9 @@ check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-referen
 images: ## The image names docker-build produces
 	@for s in $(SERVICES); do echo $(IMAGE_PREFIX)/$$s:$(TAG); done
 
+print-image-prefix:
+	@echo $(IMAGE_PREFIX)
+
 docker-build: ## Build the six service images
 	@for s in $(SERVICES); do \
 	  docker build -f docker/Dockerfile --target $$s -t $(IMAGE_PREFIX)/$$s:$(TAG) . || exit 1; \
@@ -42,11 +54,19 @@ up: ## Docker Compose: Kafka, Jaeger (http://localhost:16686) and the suite (htt
 down: ## Stop the Compose stack and remove its volumes
 	docker compose -f docker/compose.yaml down -v
 
-deploy: ## kubectl apply the suite, Kafka, Jaeger and the Istio resources
-	kubectl apply -k k8s/
+deploy: ## kubectl apply the suite, Kafka, Jaeger and the Istio resources [MODE=ambient] [REGISTRY=... TAG=...]
+	@scripts/deploy-kustomization.sh $(DEPLOY_DIR) $(K8S_DIR) $(IMAGE_PREFIX) $(TAG)
+	kubectl apply -k $(DEPLOY_DIR)
 
 undeploy: ## Remove what deploy created
-	kubectl delete -k k8s/ --ignore-not-found
+	@scripts/deploy-kustomization.sh $(DEPLOY_DIR) $(K8S_DIR) $(IMAGE_PREFIX) $(TAG)
+	kubectl delete -k $(DEPLOY_DIR) --ignore-not-found
+
+cluster: ## From zero to a checked trace on a local kind cluster with Istio [MODE=ambient]
+	@MODE=$(MODE) TAG=$(TAG) scripts/cluster.sh up
+
+cluster-down: ## Delete make cluster's kind cluster
+	@scripts/cluster.sh down
 
 checkout: ## curl /checkout through the Istio ingress gateway (NodePort 31380)
 	@curl -sS -i http://$(NODE_IP):31380/checkout

