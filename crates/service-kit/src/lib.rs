@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod health;
+pub mod healthcheck;
 pub mod json;
 pub mod problem;
 mod serve;

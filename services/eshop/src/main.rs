@@ -8,6 +8,7 @@ use service_kit::{bind, serve, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    service_kit::healthcheck::run_if_requested();
     let config = eshop::Config::from_env()?;
     let _telemetry = telemetry::init("eshop")?;
     let state = eshop::AppState::new(&config)?;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    service_kit::healthcheck::run_if_requested();
     let config = kafka_consumer::Config::from_env()?;
     let _telemetry = telemetry::init("kafka-consumer")?;
     let readiness = Readiness::not_ready();

@@ -6,6 +6,7 @@ use service_kit::{bind, serve, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    service_kit::healthcheck::run_if_requested();
     let config = notification::Config::from_env()?;
     let _telemetry = telemetry::init("notification")?;
     let listener = bind(config.listen).await?;
