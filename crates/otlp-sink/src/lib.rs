@@ -12,5 +12,5 @@ mod store;
 pub mod tree;
 
 pub use receiver::Receiver;
-pub use span::{AttributeValue, LinkRecord, SpanKind, SpanRecord, SpanStatus, decode_export_request};
+pub use span::{AttributeValue, LinkRecord, SpanKind, SpanRecord, SpanStatus, decode_export_request, records};
 pub use store::{SpanStore, WaitTimedOut};

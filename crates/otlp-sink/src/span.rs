@@ -135,7 +135,12 @@ impl SpanRecord {
 
 /// Decodes the body of an OTLP/HTTP `POST /v1/traces` (binary protobuf).
 pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::DecodeError> {
-    let request = ExportTraceServiceRequest::decode(body)?;
+    Ok(records(ExportTraceServiceRequest::decode(body)?))
+}
+
+/// The spans of a decoded OTLP trace request, flattened; also what verify-trace
+/// reads Jaeger's OTLP JSON (`/api/v3/traces/{id}`) into.
+pub fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut spans = Vec::new();
     for resource_spans in request.resource_spans {
         let service = resource_spans
@@ -177,7 +182,7 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
             }
         }
     }
-    Ok(spans)
+    spans
 }
 
 fn find(attributes: &[KeyValue], key: &str) -> Option<AttributeValue> {
