@@ -124,7 +124,41 @@ fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use rdkafka::{consumer::BaseConsumer, producer::BaseProducer};
+
     use super::*;
+
+    fn settings(kafka_config: &str) -> KafkaSettings {
+        KafkaSettings {
+            // Nothing listens there: creating a client does not connect.
+            bootstrap_servers: "127.0.0.1:1".to_owned(),
+            topic: DEFAULT_TOPIC.to_owned(),
+            dlq_topic: format!("{DEFAULT_TOPIC}{DLQ_SUFFIX}"),
+            group_id: DEFAULT_GROUP_ID.to_owned(),
+            overrides: parse_overrides(kafka_config).expect("valid KAFKA_CONFIG"),
+        }
+    }
+
+    /// A librdkafka built without OpenSSL refuses these properties when the client
+    /// is created ("OpenSSL not available at build time"), so creation succeeding
+    /// is what tells that managed Kafka (TLS, SASL over TLS) can be used.
+    #[test]
+    fn clients_with_ssl_and_sasl_are_created() {
+        for kafka_config in [
+            "security.protocol=ssl",
+            "security.protocol=sasl_ssl,sasl.mechanism=SCRAM-SHA-512,sasl.username=eshop,sasl.password=secret",
+            "security.protocol=sasl_ssl,sasl.mechanism=PLAIN,sasl.username=eshop,sasl.password=secret",
+        ] {
+            let _producer: BaseProducer = settings(kafka_config)
+                .producer_config(1000)
+                .create()
+                .unwrap_or_else(|err| panic!("producer with {kafka_config}: {err}"));
+            let _consumer: BaseConsumer = settings(kafka_config)
+                .consumer_config()
+                .create()
+                .unwrap_or_else(|err| panic!("consumer with {kafka_config}: {err}"));
+        }
+    }
 
     #[test]
     fn overrides_are_property_value_pairs() {
