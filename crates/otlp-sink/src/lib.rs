@@ -11,6 +11,6 @@ mod span;
 mod store;
 pub mod tree;
 
-pub use receiver::Receiver;
+pub use receiver::{Receiver, router};
 pub use span::{AttributeValue, LinkRecord, SpanKind, SpanRecord, SpanStatus, decode_export_request, records};
 pub use store::{SpanStore, WaitTimedOut};

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::SpanExporter;
+use opentelemetry_otlp::{SpanExporter, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing_subscriber::{
     EnvFilter, Layer as _, filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _,
@@ -36,6 +36,8 @@ pub enum TelemetryError {
     Propagator(#[from] propagation::UnsupportedPropagator),
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("OTLP exporter TLS: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     #[error("{RUST_LOG}: {0}")]
     LogFilter(#[from] tracing_subscriber::filter::ParseError),
     #[error("a global tracing subscriber is already installed: {0}")]
@@ -146,9 +148,16 @@ fn service_name(default_service_name: &str) -> String {
 
 fn tracer_provider(default_service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
     // The builders read OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS and _TIMEOUT.
+    // TLS: the trusted CA of OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE (tls.rs).
     let exporter = match otlp_protocol()? {
-        Protocol::HttpProtobuf => SpanExporter::builder().with_http().build()?,
-        Protocol::Grpc => SpanExporter::builder().with_tonic().build()?,
+        Protocol::HttpProtobuf => match crate::tls::http_client()? {
+            Some(client) => SpanExporter::builder().with_http().with_http_client(client).build()?,
+            None => SpanExporter::builder().with_http().build()?,
+        },
+        Protocol::Grpc => match crate::tls::grpc_tls_config()? {
+            Some(tls) => SpanExporter::builder().with_tonic().with_tls_config(tls).build()?,
+            None => SpanExporter::builder().with_tonic().build()?,
+        },
     };
     // Resource::builder reads OTEL_RESOURCE_ATTRIBUTES; the name is set last so
     // that the precedence above holds.

@@ -22,6 +22,7 @@ pub mod kafka;
 pub mod logs;
 pub mod propagation;
 pub mod server;
+pub mod tls;
 
 pub use init::{TelemetryError, TelemetryGuard, init};
 

@@ -9,12 +9,14 @@ mod broker;
 mod process;
 mod signal;
 mod stack;
+pub mod tls;
 mod trace;
 
 pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, tansu_binary};
 pub use process::{ServiceProcess, binary_path};
 pub use stack::{Stack, StackOptions};
+pub use tls::{HttpsServer, TestCa};
 pub use trace::{SpanKind, SpanRecord, Trace};
 
 /// How long tests wait for anything asynchronous (a trace, a consumer) before failing.

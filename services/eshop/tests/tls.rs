@@ -1,0 +1,108 @@
+//! TLS where a user's deployment needs it, against real HTTPS servers with a CA
+//! made for the test: the OTLP/HTTP exporter sends spans to an `https://`
+//! collector it trusts through the SDK's `OTEL_EXPORTER_OTLP_CERTIFICATE`, and
+//! eshop calls an `https://` inventory it trusts through `SSL_CERT_FILE`. Each
+//! also shows the other side: without the CA the client refuses the handshake.
+
+use std::time::Duration;
+
+use otlp_sink::SpanStore;
+use test_support::{HttpsServer, ServiceProcess, Stack, TestCa, WAIT};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn spans_reach_an_https_collector_trusted_through_otel_exporter_otlp_certificate() {
+    let ca = TestCa::new();
+    let store = SpanStore::default();
+    let collector = HttpsServer::start(otlp_sink::router(store.clone()), &ca).await;
+    let ca_file = ca.ca_file().to_str().expect("utf-8 path").to_owned();
+    let delivery = ServiceProcess::start(
+        "delivery",
+        &env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ]),
+    )
+    .await;
+
+    // Any request but the probes opens a SERVER span.
+    let status = reqwest::get(delivery.url("/no-such-route"))
+        .await
+        .expect("delivery answers")
+        .status();
+    assert_eq!(status, 404);
+    let span = store
+        .wait_for(WAIT, |spans| spans.iter().find(|s| s.service == "delivery").cloned())
+        .await
+        .expect("delivery's span over HTTPS");
+    // No route matched, so the name is the method alone (HTTP semantic conventions).
+    assert_eq!((span.kind, span.name.as_str()), (otlp_sink::SpanKind::Server, "GET"));
+    assert!(collector.handshakes() > 0);
+
+    // The same exporter without the CA: the collector's certificate is refused.
+    let untrusting = ServiceProcess::start(
+        "delivery",
+        &env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ]),
+    )
+    .await;
+    reqwest::get(untrusting.url("/no-such-route"))
+        .await
+        .expect("delivery answers");
+    collector.wait_for_failed_handshake().await;
+}
+
+#[tokio::test]
+async fn eshop_calls_an_https_inventory() {
+    let stack = Stack::start().await;
+    let ca = TestCa::new();
+    // The real inventory, served over TLS with the test CA's certificate.
+    let config = inventory::Config::from_env().expect("inventory's defaults");
+    let inventory = HttpsServer::start(inventory::app(inventory::AppState::new(&config)), &ca).await;
+    let ca_file = ca.ca_file().to_str().expect("utf-8 path").to_owned();
+    let eshop_env = |trust: bool| {
+        let mut vars = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &stack.receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("KAFKA_BOOTSTRAP_SERVERS", &stack.broker.bootstrap_servers()),
+            ("INVENTORY_URL", &inventory.url()),
+            ("BILLING_URL", &stack.billing.url("")),
+            ("DELIVERY_URL", &stack.delivery.url("")),
+        ]);
+        if trust {
+            // rustls' platform verifier reads the roots through rustls-native-certs,
+            // which takes SSL_CERT_FILE instead of the system's bundle.
+            vars.push(("SSL_CERT_FILE".to_owned(), ca_file.clone()));
+        }
+        vars
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+
+    let eshop = ServiceProcess::start("eshop", &eshop_env(true)).await;
+    let response = client.get(eshop.url("/checkout")).send().await.expect("eshop answers");
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert_eq!(status, 200, "{body}");
+    assert!(inventory.handshakes() > 0, "the order went to inventory over TLS");
+
+    let untrusting = ServiceProcess::start("eshop", &eshop_env(false)).await;
+    let response = client
+        .get(untrusting.url("/checkout"))
+        .send()
+        .await
+        .expect("eshop answers");
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert_eq!(status, 502, "an untrusted inventory is a failed call: {body}");
+    assert!(body.contains("inventory"), "{body}");
+    inventory.wait_for_failed_handshake().await;
+}
