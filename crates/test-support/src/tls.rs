@@ -32,6 +32,7 @@ pub struct TestCa {
     ca_file: PathBuf,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: Vec<u8>,
+    server_pem: (String, String),
 }
 
 impl TestCa {
@@ -56,7 +57,14 @@ impl TestCa {
             ca_file,
             server_chain: vec![certificate.der().clone()],
             server_key: key.serialize_der(),
+            server_pem: (certificate.pem(), key.serialize_pem()),
         }
+    }
+
+    /// The server certificate and its private key, PEM, for servers that take
+    /// them that way (tonic's `Identity::from_pem`).
+    pub fn server_pem(&self) -> (&str, &str) {
+        (&self.server_pem.0, &self.server_pem.1)
     }
 
     /// The PEM file of the CA's certificate.

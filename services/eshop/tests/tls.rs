@@ -1,13 +1,19 @@
-//! TLS where a user's deployment needs it, against real HTTPS servers with a CA
-//! made for the test: the OTLP/HTTP exporter sends spans to an `https://`
-//! collector it trusts through the SDK's `OTEL_EXPORTER_OTLP_CERTIFICATE`, and
-//! eshop calls an `https://` inventory it trusts through `SSL_CERT_FILE`. Each
-//! also shows the other side: without the CA the client refuses the handshake.
+//! TLS where a user's deployment needs it, against real TLS servers with a CA
+//! made for the test: the OTLP/HTTP and the OTLP/gRPC exporters send spans to an
+//! `https://` collector they trust through the SDK's
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE`, and eshop calls an `https://` inventory it
+//! trusts through `SSL_CERT_FILE`. The HTTP cases also show the other side:
+//! without the CA the client refuses the handshake.
 
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    trace_service_server::{TraceService, TraceServiceServer},
+};
 use otlp_sink::SpanStore;
 use test_support::{HttpsServer, ServiceProcess, Stack, TestCa, WAIT};
+use tonic::transport::{Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -105,4 +111,56 @@ async fn eshop_calls_an_https_inventory() {
     assert_eq!(status, 502, "an untrusted inventory is a failed call: {body}");
     assert!(body.contains("inventory"), "{body}");
     inventory.wait_for_failed_handshake().await;
+}
+
+/// An OTLP/gRPC collector: the generated TraceService, storing what it receives.
+struct GrpcCollector(SpanStore);
+
+#[tonic::async_trait]
+impl TraceService for GrpcCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.push(otlp_sink::records(request.into_inner()));
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn spans_reach_a_grpc_collector_over_tls() {
+    let ca = TestCa::new();
+    let store = SpanStore::default();
+    let (cert, key) = ca.server_pem();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = Server::builder()
+        .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+        .expect("TLS settings")
+        .add_service(TraceServiceServer::new(GrpcCollector(store.clone())))
+        .serve_with_incoming(TcpIncoming::from(listener));
+    let server = tokio::spawn(server);
+
+    let ca_file = ca.ca_file().to_str().expect("utf-8 path").to_owned();
+    let delivery = ServiceProcess::start(
+        "delivery",
+        &env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("https://localhost:{port}")),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ]),
+    )
+    .await;
+    reqwest::get(delivery.url("/no-such-route"))
+        .await
+        .expect("delivery answers");
+    let span = store
+        .wait_for(WAIT, |spans| spans.iter().find(|s| s.service == "delivery").cloned())
+        .await
+        .expect("delivery's span over gRPC with TLS");
+    assert_eq!((span.kind, span.name.as_str()), (otlp_sink::SpanKind::Server, "GET"));
+    server.abort();
 }
