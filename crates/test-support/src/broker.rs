@@ -19,7 +19,7 @@ pub fn tansu_binary() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
     if let Some(cache) = cache {
-        let installed = cache.join("eshop-tracing/tansu-0.6.0/bin/tansu");
+        let installed = cache.join("eshop-tracing/tansu-0.6.0-libsql/bin/tansu");
         if installed.exists() {
             return installed;
         }

@@ -4,13 +4,30 @@ use std::{net::SocketAddr, time::Duration};
 
 use otlp_sink::Receiver;
 
-use crate::{Broker, ServiceProcess, WAIT};
+use crate::{Broker, FlakyProxy, ServiceProcess, WAIT};
+
+/// librdkafka settings the consumer needs with Tansu 0.6 (see README, "The
+/// broker in development"): Tansu answers a fetch only when
+/// `fetch.wait.max.ms` expires, so 10 ms keeps the Kafka hop short; and a
+/// consumer whose session expires is never given partitions again, so the
+/// session outlasts the tests' broker pauses (and moves a killed consumer's
+/// partitions on within 15 s rather than librdkafka's 45).
+pub const TANSU_CONSUMER_CONFIG: &str = "fetch.wait.max.ms=10,session.timeout.ms=15000";
+/// librdkafka settings eshop's producer needs with Tansu 0.6: after a timed-out
+/// send, an idempotent producer asks for a new epoch and Tansu answers
+/// PRODUCER_FENCED, a fatal error that leaves the producer unusable; so the
+/// development broker gets a non-idempotent producer (acks=all still holds).
+pub const TANSU_PRODUCER_CONFIG: &str = "enable.idempotence=false";
 
 /// What to vary between stacks.
 #[derive(Debug, Clone, Default)]
 pub struct StackOptions {
     /// Variables for every service, after the stack's own.
     pub env: Vec<(String, String)>,
+    /// Variables for kafka-consumer only, after all others (e.g. another `NOTIFICATION_URL`).
+    pub consumer_env: Vec<(String, String)>,
+    /// Puts a [`FlakyProxy`] between kafka-consumer and billing (`Stack::consumer_billing`).
+    pub proxy_consumer_billing: bool,
 }
 
 /// A running suite; everything stops when it is dropped.
@@ -24,6 +41,10 @@ pub struct Stack {
     pub notification: ServiceProcess,
     pub eshop: ServiceProcess,
     pub consumer: ServiceProcess,
+    /// Between kafka-consumer and billing, when [`StackOptions::proxy_consumer_billing`] asked for it.
+    pub consumer_billing: Option<FlakyProxy>,
+    /// What kafka-consumer was started with, for starting another.
+    consumer_env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
@@ -55,17 +76,28 @@ impl Stack {
         );
         let mut eshop_env = env.clone();
         eshop_env.extend([
+            ("KAFKA_CONFIG".to_owned(), TANSU_PRODUCER_CONFIG.to_owned()),
             ("INVENTORY_URL".to_owned(), inventory.url("")),
             ("BILLING_URL".to_owned(), billing.url("")),
             ("DELIVERY_URL".to_owned(), delivery.url("")),
         ]);
+        let consumer_billing = if options.proxy_consumer_billing {
+            Some(FlakyProxy::start(&billing.url("")).await)
+        } else {
+            None
+        };
         let mut consumer_env = env.clone();
         consumer_env.extend([
             ("NOTIFICATION_URL".to_owned(), notification.url("")),
-            ("BILLING_URL".to_owned(), billing.url("")),
-            // Tansu answers a fetch only when this expires (see messaging).
-            ("KAFKA_CONFIG".to_owned(), "fetch.wait.max.ms=10".to_owned()),
+            (
+                "BILLING_URL".to_owned(),
+                consumer_billing
+                    .as_ref()
+                    .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
+            ),
+            ("KAFKA_CONFIG".to_owned(), TANSU_CONSUMER_CONFIG.to_owned()),
         ]);
+        consumer_env.extend(options.consumer_env);
         let (eshop, consumer) = tokio::join!(
             ServiceProcess::start("eshop", &eshop_env),
             ServiceProcess::start("kafka-consumer", &consumer_env),
@@ -79,10 +111,17 @@ impl Stack {
             notification,
             eshop,
             consumer,
+            consumer_billing,
+            consumer_env,
             client: reqwest::Client::new(),
         };
         stack.wait_ready(&stack.consumer).await;
         stack
+    }
+
+    /// Starts one more kafka-consumer in the same group, with the same settings.
+    pub async fn start_another_consumer(&self) -> ServiceProcess {
+        ServiceProcess::start("kafka-consumer", &self.consumer_env).await
     }
 
     /// Polls `/readyz` until it answers 200 (the consumer: once it has partitions).

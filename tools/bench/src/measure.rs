@@ -35,7 +35,11 @@ pub async fn stack(tracing: bool) -> Stack {
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }
-    Stack::start_with(StackOptions { env }).await
+    Stack::start_with(StackOptions {
+        env,
+        ..StackOptions::default()
+    })
+    .await
 }
 
 pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
