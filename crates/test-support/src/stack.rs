@@ -28,6 +28,10 @@ pub struct StackOptions {
     pub consumer_env: Vec<(String, String)>,
     /// Puts a [`FlakyProxy`] between kafka-consumer and billing (`Stack::consumer_billing`).
     pub proxy_consumer_billing: bool,
+    /// Puts a [`FlakyProxy`] between eshop and billing (`Stack::eshop_billing`).
+    pub proxy_eshop_billing: bool,
+    /// Where the broker keeps its data, to survive a restart; in memory when `None`.
+    pub broker_storage: Option<std::path::PathBuf>,
 }
 
 /// A running suite; everything stops when it is dropped.
@@ -43,6 +47,8 @@ pub struct Stack {
     pub consumer: ServiceProcess,
     /// Between kafka-consumer and billing, when [`StackOptions::proxy_consumer_billing`] asked for it.
     pub consumer_billing: Option<FlakyProxy>,
+    /// Between eshop and billing, when [`StackOptions::proxy_eshop_billing`] asked for it.
+    pub eshop_billing: Option<FlakyProxy>,
     /// What kafka-consumer was started with, for starting another.
     consumer_env: Vec<(String, String)>,
     pub client: reqwest::Client,
@@ -57,7 +63,10 @@ impl Stack {
         let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("start the OTLP receiver");
-        let broker = Broker::start().await;
+        let broker = match &options.broker_storage {
+            Some(dir) => Broker::start_persistent(dir).await,
+            None => Broker::start().await,
+        };
         let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
             // Export every 100 ms instead of 5 s, so tests see traces quickly.
@@ -74,11 +83,21 @@ impl Stack {
             ServiceProcess::start("delivery", &env),
             ServiceProcess::start("notification", &env),
         );
+        let eshop_billing = if options.proxy_eshop_billing {
+            Some(FlakyProxy::start(&billing.url("")).await)
+        } else {
+            None
+        };
         let mut eshop_env = env.clone();
         eshop_env.extend([
             ("KAFKA_CONFIG".to_owned(), TANSU_PRODUCER_CONFIG.to_owned()),
             ("INVENTORY_URL".to_owned(), inventory.url("")),
-            ("BILLING_URL".to_owned(), billing.url("")),
+            (
+                "BILLING_URL".to_owned(),
+                eshop_billing
+                    .as_ref()
+                    .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
+            ),
             ("DELIVERY_URL".to_owned(), delivery.url("")),
         ]);
         let consumer_billing = if options.proxy_consumer_billing {
@@ -112,6 +131,7 @@ impl Stack {
             eshop,
             consumer,
             consumer_billing,
+            eshop_billing,
             consumer_env,
             client: reqwest::Client::new(),
         };
@@ -153,6 +173,26 @@ impl Stack {
             request = request.header(*name, *value);
         }
         request.send().await.expect("eshop answers")
+    }
+
+    /// Every record of a paged list endpoint (`/payments`, `/deliveries`,
+    /// `/sentEmails`), read a page at a time with `?limit=&after=`.
+    pub async fn json_all(&self, process: &ServiceProcess, path: &str) -> Vec<serde_json::Value> {
+        const PAGE: usize = 1_000;
+        let mut all = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.json(process, &format!("{path}?limit={PAGE}{after}")).await;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let full = page.len() == PAGE;
+            if let Some(last) = page.last().and_then(|record| record["order_id"].as_str()) {
+                after = format!("&after={last}");
+            }
+            all.extend(page);
+            if !full {
+                return all;
+            }
+        }
     }
 
     /// The JSON a service serves at `path` (e.g. notification's `/sentEmails`).

@@ -31,15 +31,20 @@ pub const SETTINGS: [(&str, &str); 8] = [
 
 /// The local stack, with tracing on or off.
 pub async fn stack(tracing: bool) -> Stack {
+    Stack::start_with(StackOptions {
+        env: stack_env(tracing),
+        ..StackOptions::default()
+    })
+    .await
+}
+
+/// The variables every bench and soak stack runs with.
+pub fn stack_env(tracing: bool) -> Vec<(String, String)> {
     let mut env = vec![("INITIAL_STOCK".to_owned(), "1000000000".to_owned())];
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }
-    Stack::start_with(StackOptions {
-        env,
-        ..StackOptions::default()
-    })
-    .await
+    env
 }
 
 pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
