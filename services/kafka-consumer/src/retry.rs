@@ -47,17 +47,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-/// An error body cut to [`MAX_ERROR_BODY`] bytes (at a character boundary):
-/// it comes from another service and ends up in logs and Kafka headers.
+/// An error body cut to [`MAX_ERROR_BODY`] bytes: it comes from another
+/// service and ends up in logs and Kafka headers.
 pub(crate) fn capped(body: &str) -> &str {
-    if body.len() <= MAX_ERROR_BODY {
-        return body;
-    }
-    let mut end = MAX_ERROR_BODY;
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    &body[..end]
+    telemetry::untrusted::capped(body, MAX_ERROR_BODY)
 }
 
 #[cfg(test)]

@@ -38,6 +38,21 @@ pub async fn stack(tracing: bool) -> Stack {
     .await
 }
 
+/// Open-loop load of `GET /checkout` on `stack` at `rate` per second for `duration`.
+pub fn open_loop(stack: &Stack, rate: f64, duration: Duration, slowest: usize) -> loadgen::Config {
+    loadgen::Config {
+        url: stack.eshop.url("/checkout"),
+        load: loadgen::Load::Rate(rate),
+        stop: loadgen::Stop::After(duration),
+        warmup: Duration::ZERO,
+        method: loadgen::Method::Get,
+        propagation: loadgen::Propagation::W3c,
+        timeout: Duration::from_secs(15),
+        progress: false,
+        slowest,
+    }
+}
+
 /// The variables every bench and soak stack runs with.
 pub fn stack_env(tracing: bool) -> Vec<(String, String)> {
     let mut env = vec![("INITIAL_STOCK".to_owned(), "1000000000".to_owned())];

@@ -8,7 +8,6 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use loadgen::{Config, Load, Method, Propagation, Stop};
 use test_support::Stack;
 
 use crate::measure;
@@ -22,17 +21,7 @@ const TOLERANCE: f64 = 0.10;
 
 pub async fn run() -> anyhow::Result<ExitCode> {
     let stack = measure::stack(true).await;
-    let config = Config {
-        url: stack.eshop.url("/checkout"),
-        load: Load::Rate(RATE),
-        stop: Stop::After(LOAD_TIME),
-        warmup: Duration::ZERO,
-        method: Method::Get,
-        propagation: Propagation::W3c,
-        timeout: Duration::from_secs(15),
-        progress: false,
-        slowest: 0,
-    };
+    let config = measure::open_loop(&stack, RATE, LOAD_TIME, 0);
     let (report, samples) = tokio::join!(loadgen::run(&config), sample(&stack));
     let report = report?;
     println!("{}", report.summary());

@@ -21,7 +21,6 @@ use std::{
 };
 
 use api::paths;
-use loadgen::{Config, Load, Method, Propagation, Stop};
 use otlp_sink::{SpanKind, contract};
 use serde_json::Value;
 use test_support::{Fault, Stack, StackOptions};
@@ -47,17 +46,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         ..StackOptions::default()
     })
     .await;
-    let config = Config {
-        url: stack.eshop.url("/checkout"),
-        load: Load::Rate(RATE),
-        stop: Stop::After(LOAD_TIME),
-        warmup: Duration::ZERO,
-        method: Method::Get,
-        propagation: Propagation::W3c,
-        timeout: Duration::from_secs(15),
-        progress: false,
-        slowest: 5,
-    };
+    let config = measure::open_loop(&stack, RATE, LOAD_TIME, 5);
     let load = loadgen::run(&config);
     let faults = inject_faults(&mut stack);
     let (report, ()) = tokio::join!(load, faults);
