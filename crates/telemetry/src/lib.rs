@@ -11,6 +11,7 @@
 //! | [`client`] | outbound HTTP | opens a CLIENT span per call and injects the context into its headers |
 //! | `kafka` (feature `kafka`) | Kafka records | PRODUCER and CONSUMER spans, headers as carriers |
 //! | [`logs`] | none | log lines that carry the `trace_id` and `span_id` they belong to |
+//! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |
 //!
 //! The services never touch propagators or carriers themselves: they go through
 //! these modules, so the trace contract lives in one place.
@@ -23,6 +24,7 @@ pub mod logs;
 pub mod propagation;
 pub mod server;
 pub mod tls;
+pub mod untrusted;
 
 pub use init::{TelemetryError, TelemetryGuard, init};
 

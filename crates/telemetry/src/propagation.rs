@@ -110,7 +110,10 @@ impl TextMapPropagator for RequestIdPropagator {
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         match extractor.get(X_REQUEST_ID).map(str::trim) {
-            Some(id) if !id.is_empty() => cx.with_value(RequestId(id.to_owned())),
+            // Capped: it is forwarded on every call and copied into every SERVER span.
+            Some(id) if !id.is_empty() => cx.with_value(RequestId(
+                crate::untrusted::capped(id, crate::untrusted::MAX_REQUEST_ID).to_owned(),
+            )),
             _ => cx.clone(),
         }
     }
@@ -178,6 +181,17 @@ mod tests {
         assert_eq!(out["x-b3-traceid"], TRACE_ID);
         assert_eq!(out["x-b3-spanid"], SPAN_ID);
         assert_eq!(out["x-request-id"], "req-42");
+    }
+
+    #[test]
+    fn an_oversized_request_id_is_capped_before_it_is_forwarded() {
+        let huge = "r".repeat(10_000);
+        let incoming = extract_with(DEFAULT_PROPAGATORS, &[("x-request-id", &huge)]);
+        let mut out: HashMap<String, String> = HashMap::new();
+        propagator_from_spec(DEFAULT_PROPAGATORS)
+            .expect("valid spec")
+            .inject_context(&incoming, &mut out);
+        assert_eq!(out["x-request-id"].len(), crate::untrusted::MAX_REQUEST_ID);
     }
 
     #[test]

@@ -102,8 +102,12 @@ fn host_and_port(headers: &HeaderMap) -> (Option<&str>, Option<u16>) {
     }
 }
 
+/// A header's value as copied into the span: text only, and capped.
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER))
 }
 
 fn traceresponse(span: &Span) -> Option<HeaderValue> {

@@ -7,6 +7,7 @@
 mod app;
 mod broker;
 mod process;
+mod proxy;
 mod signal;
 mod stack;
 pub mod tls;
@@ -15,7 +16,8 @@ mod trace;
 pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, tansu_binary};
 pub use process::{ServiceProcess, binary_path};
-pub use stack::{Stack, StackOptions};
+pub use proxy::{Fault, FlakyProxy};
+pub use stack::{Stack, StackOptions, TANSU_CONSUMER_CONFIG, TANSU_PRODUCER_CONFIG};
 pub use tls::{HttpsServer, TestCa};
 pub use trace::{SpanKind, SpanRecord, Trace};
 

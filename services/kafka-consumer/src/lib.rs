@@ -12,19 +12,42 @@
 //! when Kafka acknowledges a record too late, eshop has already answered 503
 //! and undone the order, yet the record is in the topic. Such an order gets
 //! no email.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | `consume` | the poll loop: records to lanes, pausing full partitions, supervision, close |
+//! | `lanes` | one lane per partition; what a revoke does to it |
+//! | `handle` | one record: parse, billing check, email, retries |
+//! | `retry` | which answers are retried (all but 400 and 422), `Retry-After` |
+//! | `dead_letter` | the dead-letter topic |
 
-mod worker;
+mod consume;
+mod dead_letter;
+mod handle;
+mod lanes;
+mod retry;
 
 use std::time::Duration;
 
 use axum::Router;
 use messaging::KafkaSettings;
 use service_kit::{
-    Readiness,
+    Readiness, ServerLimits,
     config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_url},
 };
 
-pub use worker::{Worker, WorkerError};
+pub use consume::Worker;
+
+/// Why the consumer could not start, or stopped for a reason other than shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("a partition lane failed: {0}")]
+    LaneFailed(String),
+}
 
 pub const NOTIFICATION_URL: &str = "NOTIFICATION_URL";
 /// Asked whether an order's charge still stands before its email goes out.
@@ -36,6 +59,7 @@ pub const DEFAULT_NOTIFY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
     pub kafka: KafkaSettings,
     pub notification_url: String,
     pub billing_url: String,
@@ -47,6 +71,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
             kafka: KafkaSettings::from_env()?,
             notification_url: env_url(NOTIFICATION_URL, "http://notification:8080")?,
             billing_url: env_url(BILLING_URL, "http://billing:8080")?,
@@ -58,6 +83,6 @@ impl Config {
 
 /// The consumer serves only its probes: `/readyz` turns ready once Kafka has
 /// assigned it partitions.
-pub fn app(readiness: Readiness) -> Router {
-    service_kit::service_router(Router::new(), readiness)
+pub fn app(readiness: Readiness, limits: ServerLimits) -> Router {
+    service_kit::service_router(Router::new(), readiness, limits)
 }
