@@ -19,9 +19,10 @@ use std::{
 };
 
 use loadgen::{Config, Load, Method, Propagation, Stop};
-use otlp_sink::{SpanKind, contract};
+use otlp_sink::SpanKind;
 use serde_json::Value;
 use test_support::Stack;
+use trace_contract as contract;
 
 use crate::measure;
 
