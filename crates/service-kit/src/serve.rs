@@ -17,12 +17,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's API routes in the suite's conventions: a traced SERVER span
 /// per request, a body size limit, problem+json for unknown routes, and the
-/// untraced health probes beside them.
+/// untraced health probes and `GET /metrics` (Prometheus) beside them.
 pub fn service_router(api: Router, readiness: Readiness) -> Router {
     api.fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(telemetry::server::trace_request))
         .merge(health::routes(readiness))
+        .merge(telemetry::metrics::router())
 }
 
 async fn not_found(uri: Uri) -> Problem {

@@ -5,6 +5,8 @@
 //! redelivered Kafka message never becomes a second email. `GET /sentEmails`
 //! is what an operator (or the soak test) reads to count them.
 
+use std::sync::LazyLock;
+
 use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, validation};
 use axum::{
     Router,
@@ -16,6 +18,10 @@ use service_kit::{
     Json, OrderTable, Problem, Readiness,
     config::{ConfigError, Listen},
 };
+
+/// Emails sent, not counting requests repeated for an order already emailed.
+static EMAILS_SENT: LazyLock<telemetry::metrics::Counter> =
+    LazyLock::new(|| telemetry::metrics::counter("notification.emails.sent", "{email}", "Emails sent."));
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,6 +77,7 @@ async fn send_email(
         }));
     }
     tracing::info!(to = %request.to, subject = %request.subject, "email sent");
+    EMAILS_SENT.add(1, &[]);
     sent.insert(
         request.order_id,
         SentEmail {
