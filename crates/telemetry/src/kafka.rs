@@ -11,7 +11,8 @@
 //! The messaging metrics are recorded here too: `messaging.client.operation.duration`
 //! and `messaging.client.sent.messages` when a PRODUCER span ends,
 //! `messaging.client.consumed.messages` when a CONSUMER span opens and
-//! `messaging.process.duration` when it ends, each with that span as exemplar.
+//! `messaging.process.duration` when it ends, each with that span as exemplar;
+//! and the consumer lag per partition from librdkafka's statistics.
 
 use opentelemetry::{
     KeyValue,
@@ -126,6 +127,31 @@ pub fn record_error(span: &Span, error_type: &str, message: &dyn std::fmt::Displ
     span.record("error.type", error_type);
     span.set_status(opentelemetry::trace::Status::error(message.to_string()));
     metrics::add_close_attribute(span, KeyValue::new(attribute::ERROR_TYPE, error_type.to_owned()));
+}
+
+/// Records the consumer lag of each assigned partition from librdkafka's
+/// statistics (enable them with `statistics.interval.ms`); call it from the
+/// consumer context's `ClientContext::stats`.
+pub fn record_consumer_lag(statistics: &rdkafka::Statistics) {
+    let Some(instruments) = metrics::instruments() else {
+        return;
+    };
+    for (topic, stats) in &statistics.topics {
+        for (partition, stats) in &stats.partitions {
+            // -1 is librdkafka's internal unassigned partition; a lag of -1 means unknown.
+            if *partition < 0 || stats.consumer_lag < 0 {
+                continue;
+            }
+            instruments.consumer_lag.record(
+                stats.consumer_lag,
+                &[
+                    KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
+                    KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.clone()),
+                    KeyValue::new(attribute::MESSAGING_DESTINATION_PARTITION_ID, partition.to_string()),
+                ],
+            );
+        }
+    }
 }
 
 /// Opens the CONSUMER span `process {topic}` for one received record, parented

@@ -26,7 +26,7 @@ use tracing::{Span, Subscriber, span::Id};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use crate::semconv::{DURATION_BUCKETS, metric};
-use openmetrics::{CounterFamily, Exposition, HistogramFamily};
+use openmetrics::{CounterFamily, Exposition, GaugeFamily, HistogramFamily};
 
 /// Where Prometheus scrapes each service (on its own port).
 pub const METRICS_PATH: &str = "/metrics";
@@ -83,6 +83,36 @@ impl Counter {
     }
 }
 
+/// A gauge: the last value recorded per attribute set.
+#[derive(Debug, Clone)]
+pub struct Gauge {
+    otel: opentelemetry::metrics::Gauge<i64>,
+    exposition: Arc<GaugeFamily>,
+}
+
+impl Gauge {
+    fn new(name: &'static str, unit: &'static str, help: &'static str) -> Self {
+        let otel = opentelemetry::global::meter(SCOPE)
+            .i64_gauge(name)
+            .with_unit(unit)
+            .with_description(help)
+            .build();
+        Self {
+            otel,
+            exposition: EXPOSITION.gauge(name, unit, help),
+        }
+    }
+
+    pub fn record(&self, value: i64, attributes: &[KeyValue]) {
+        self.otel.record(value, attributes);
+        self.exposition.set(value, attributes);
+    }
+}
+
+/// The suite's own name for consumer lag: the messaging conventions define no
+/// such metric yet, so it does not take a `messaging.*` name.
+pub const CONSUMER_LAG: &str = "eshop_tracing.kafka.consumer.lag";
+
 /// A business counter of the service's own (e.g. `eshop.orders.placed`, unit `{order}`).
 ///
 /// Create it once, after [`crate::init`], and keep it.
@@ -107,6 +137,8 @@ pub(crate) struct Instruments {
     pub(crate) messaging_process_duration: Histogram,
     pub(crate) messaging_sent: Counter,
     pub(crate) messaging_consumed: Counter,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) consumer_lag: Gauge,
 }
 
 /// Creates the instruments; called by [`crate::init`] once the meter provider is global.
@@ -135,6 +167,11 @@ pub(crate) fn install() {
         messaging_consumed: counter_of(
             metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
             "Number of messages that were delivered to the application.",
+        ),
+        consumer_lag: Gauge::new(
+            CONSUMER_LAG,
+            "{message}",
+            "Records in a partition behind its high watermark, as librdkafka reports it.",
         ),
     });
 }

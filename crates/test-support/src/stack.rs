@@ -66,8 +66,12 @@ impl Stack {
         consumer_env.extend([
             ("NOTIFICATION_URL".to_owned(), notification.url("")),
             ("BILLING_URL".to_owned(), billing.url("")),
-            // Tansu answers a fetch only when this expires (see messaging).
-            ("KAFKA_CONFIG".to_owned(), "fetch.wait.max.ms=10".to_owned()),
+            // Tansu answers a fetch only when this expires (see messaging);
+            // statistics (consumer lag) every half second for the metrics test.
+            (
+                "KAFKA_CONFIG".to_owned(),
+                "fetch.wait.max.ms=10,statistics.interval.ms=500".to_owned(),
+            ),
         ]);
         let (eshop, consumer) = tokio::join!(
             ServiceProcess::start("eshop", &eshop_env),

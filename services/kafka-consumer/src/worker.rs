@@ -42,7 +42,12 @@ struct Events {
     readiness: Readiness,
 }
 
-impl ClientContext for Events {}
+impl ClientContext for Events {
+    // Consumer lag per partition, from librdkafka's statistics.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        kafka::record_consumer_lag(&statistics);
+    }
+}
 
 impl ConsumerContext for Events {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

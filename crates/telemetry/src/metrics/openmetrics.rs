@@ -35,6 +35,7 @@ pub struct Exposition {
 enum Family {
     Histogram(Arc<HistogramFamily>),
     Counter(Arc<CounterFamily>),
+    Gauge(Arc<GaugeFamily>),
 }
 
 /// One histogram instrument: its series by label set.
@@ -70,6 +71,14 @@ pub struct CounterFamily {
     name: String,
     help: &'static str,
     series: Mutex<HashMap<String, u64>>,
+}
+
+/// One gauge instrument: the last value of each series.
+#[derive(Debug)]
+pub struct GaugeFamily {
+    name: String,
+    help: &'static str,
+    series: Mutex<HashMap<String, i64>>,
 }
 
 thread_local! {
@@ -111,6 +120,18 @@ impl Exposition {
         family
     }
 
+    /// Registers a gauge named `otel_name` (OpenTelemetry spelling).
+    pub fn gauge(&self, otel_name: &str, otel_unit: &'static str, help: &'static str) -> Arc<GaugeFamily> {
+        let (name, _) = prometheus_name(otel_name, otel_unit);
+        let family = Arc::new(GaugeFamily {
+            name,
+            help,
+            series: Mutex::default(),
+        });
+        self.lock().push(Family::Gauge(family.clone()));
+        family
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Family>> {
         self.families.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -123,6 +144,7 @@ impl Exposition {
             match family {
                 Family::Histogram(family) => family.render(&mut out),
                 Family::Counter(family) => family.render(&mut out),
+                Family::Gauge(family) => family.render(&mut out),
             }
         }
         out.push_str("# EOF\n");
@@ -236,6 +258,33 @@ impl CounterFamily {
         keys.sort();
         for labels in keys {
             let _ = writeln!(out, "{name}_total{{{labels}}} {}", series[labels]);
+        }
+    }
+}
+
+impl GaugeFamily {
+    pub fn set(&self, value: i64, attributes: &[KeyValue]) {
+        LABELS.with_borrow_mut(|labels| {
+            render_labels(attributes, labels);
+            let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+            match series.get_mut(labels.as_str()) {
+                Some(last) => *last = value,
+                None => {
+                    series.insert(labels.clone(), value);
+                }
+            }
+        });
+    }
+
+    fn render(&self, out: &mut String) {
+        let name = &self.name;
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "# HELP {name} {}", self.help);
+        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut keys: Vec<&String> = series.keys().collect();
+        keys.sort();
+        for labels in keys {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", series[labels]);
         }
     }
 }
@@ -358,6 +407,23 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn gauges_keep_the_last_value() {
+        let exposition = Exposition::default();
+        let gauge = exposition.gauge("eshop_tracing.kafka.consumer.lag", "{message}", "Records behind.");
+        gauge.set(5, &[KeyValue::new("messaging.destination.partition.id", "0")]);
+        gauge.set(0, &[KeyValue::new("messaging.destination.partition.id", "0")]);
+        let text = exposition.render();
+        assert!(
+            text.contains("# TYPE eshop_tracing_kafka_consumer_lag gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("eshop_tracing_kafka_consumer_lag{messaging_destination_partition_id=\"0\"} 0\n"),
+            "{text}"
+        );
     }
 
     #[test]
