@@ -77,7 +77,11 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// Adds `value`; nothing happens before [`crate::init`] or with the SDK disabled.
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
+        if INSTRUMENTS.get().is_none() {
+            return;
+        }
         self.otel.add(value, attributes);
         self.exposition.add(value, attributes);
     }
