@@ -68,7 +68,27 @@ pub fn check_email(email: &str) -> Vec<Violation> {
     if plausible {
         Vec::new()
     } else {
-        vec![Violation::new("email", format!("not an email address: {email:?}"))]
+        vec![Violation::new(
+            "email",
+            format!("not an email address: {}", mask_email(email)),
+        )]
+    }
+}
+
+/// An address as spans, logs and problem details may show it: its first
+/// character and its domain, `j***@example.com`. An address is personal data;
+/// the rest of it stays in the order's body and in notification's records.
+pub fn mask_email(email: &str) -> String {
+    /// Long enough for any real domain, short enough for a log line.
+    const MAX_SHOWN: usize = 64;
+    let first = |text: &str| text.chars().next().map(String::from).unwrap_or_default();
+    match email.rsplit_once('@') {
+        Some((local, domain)) => format!(
+            "{}***@{}",
+            first(local),
+            domain.chars().take(MAX_SHOWN).collect::<String>()
+        ),
+        None => format!("{}*** ({} characters)", first(email), email.chars().count()),
     }
 }
 
@@ -126,6 +146,15 @@ mod tests {
         ] {
             assert_eq!(check_email(bad).len(), 1, "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn emails_are_masked_in_what_is_shown() {
+        assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
+        assert_eq!(mask_email("jane"), "j*** (4 characters)");
+        assert_eq!(mask_email(""), "*** (0 characters)");
+        let refused = check_email("jane doe@example.com");
+        assert!(!refused[0].reason.contains("jane doe"), "{:?}", refused[0].reason);
     }
 
     #[test]

@@ -7,12 +7,16 @@
 pub mod config;
 pub mod health;
 pub mod json;
+pub mod limits;
 pub mod problem;
+pub mod query;
 mod serve;
 pub mod table;
 
 pub use health::Readiness;
 pub use json::Json;
+pub use limits::ServerLimits;
 pub use problem::Problem;
+pub use query::{Page, Query};
 pub use serve::{MAX_BODY_BYTES, bind, serve, service_router, shutdown_signal};
-pub use table::OrderTable;
+pub use table::{OrderTable, TableLimits};

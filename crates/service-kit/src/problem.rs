@@ -63,6 +63,18 @@ impl Problem {
         .with("violations", listed)
     }
 
+    /// The `409` answer to a step (reserve, charge, schedule) for an order
+    /// that was already cancelled: the undo overtook it, so it must not happen.
+    pub fn order_cancelled(order_id: uuid::Uuid) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "order-cancelled",
+            "The order was cancelled",
+            format!("order {order_id} was cancelled before this request arrived"),
+        )
+        .with("order_id", order_id)
+    }
+
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

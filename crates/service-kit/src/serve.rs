@@ -10,17 +10,22 @@ use axum::{
 };
 use tokio::net::TcpListener;
 
-use crate::{Problem, config::Listen, health, health::Readiness};
+use crate::{Problem, ServerLimits, config::Listen, health, health::Readiness, limits};
 
 /// Request bodies above this are refused with 413: orders are small.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's API routes in the suite's conventions: a traced SERVER span
-/// per request, a body size limit, problem+json for unknown routes, and the
-/// untraced health probes and `GET /metrics` (Prometheus) beside them.
-pub fn service_router(api: Router, readiness: Readiness) -> Router {
+/// per request, the [`ServerLimits`] and a body size limit, problem+json for
+/// unknown routes, and the untraced health probes and `GET /metrics`
+/// (Prometheus) beside them.
+pub fn service_router(api: Router, readiness: Readiness, limits: ServerLimits) -> Router {
     api.fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            limits::Enforcer::new(limits),
+            limits::enforce,
+        ))
         .layer(middleware::from_fn(telemetry::server::trace_request))
         .merge(health::routes(readiness))
         .merge(telemetry::metrics::router())

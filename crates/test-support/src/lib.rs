@@ -7,6 +7,7 @@
 mod app;
 mod broker;
 mod process;
+mod proxy;
 mod signal;
 mod stack;
 mod trace;
@@ -14,6 +15,7 @@ mod trace;
 pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, tansu_binary};
 pub use process::{ServiceProcess, binary_path};
+pub use proxy::{Fault, FlakyProxy};
 pub use stack::{Stack, StackOptions};
 pub use trace::{SpanKind, SpanRecord, Trace};
 

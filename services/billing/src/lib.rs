@@ -3,16 +3,23 @@
 //! The charge runs through two method-level spans named as in the 2019 Java
 //! demo, `BankTransaction.transfer` and `DBAccess.save2db`, so the trace shows
 //! where inside a service the time goes, not only between services.
+//!
+//! A refund remembers the order as cancelled, and a charge that arrives after
+//! it is refused (409): an undo that overtakes its charge still leaves no
+//! money taken.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, validation};
 use axum::{
     Router,
-    extract::{RawQuery, State},
+    extract::State,
     http::StatusCode,
     routing::{get, post},
 };
+use serde::Deserialize;
 use service_kit::{
-    Json, OrderTable, Problem, Readiness,
+    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
     config::{ConfigError, Listen, env_or},
 };
 use uuid::Uuid;
@@ -24,6 +31,8 @@ pub const DEFAULT_CREDIT_LIMIT_CENTS: u64 = 100_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
+    pub tables: TableLimits,
     pub credit_limit_cents: u64,
 }
 
@@ -31,6 +40,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
+            tables: TableLimits::from_env()?,
             credit_limit_cents: env_or(BILLING_CREDIT_LIMIT_CENTS, DEFAULT_CREDIT_LIMIT_CENTS)?,
         })
     }
@@ -39,28 +50,49 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     credit_limit_cents: u64,
+    limits: ServerLimits,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+/// Payments and cancelled orders, under one lock: a charge and a refund of the
+/// same order never interleave.
+#[derive(Debug)]
+struct Ledger {
     payments: OrderTable<Payment>,
+    cancelled: OrderTable<()>,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
             credit_limit_cents: config.credit_limit_cents,
-            payments: OrderTable::default(),
+            limits: config.limits,
+            ledger: Arc::new(Mutex::new(Ledger {
+                payments: OrderTable::with_capacity(config.tables.records),
+                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+            })),
         }
+    }
+
+    /// A handler that panicked while holding the lock leaves the data usable:
+    /// each update is a single insert or field change, never half done.
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     let api = Router::new()
         .route(paths::PAYMENT, post(payment))
         .route(paths::REFUND, post(refund))
         .route(paths::PAYMENTS, get(payments))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready())
+    service_kit::service_router(api, Readiness::ready(), limits)
 }
 
-/// Charges an order once: asking again for the same order returns the first charge.
+/// Charges an order once: asking again for the same order returns the first
+/// charge; asking after the order was cancelled is refused.
 async fn payment(
     State(state): State<AppState>,
     Json(request): Json<PaymentRequest>,
@@ -70,8 +102,14 @@ async fn payment(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    if let Some(existing) = state.payments.lock().get(&request.order_id) {
-        return Ok((StatusCode::OK, Json(existing.clone())));
+    {
+        let ledger = state.ledger();
+        if ledger.cancelled.contains(&request.order_id) {
+            return Err(Problem::order_cancelled(request.order_id));
+        }
+        if let Some(existing) = ledger.payments.get(&request.order_id) {
+            return Ok((StatusCode::OK, Json(existing.clone())));
+        }
     }
     let amount_cents = validation::order_total_cents(&request.items).ok_or_else(|| {
         Problem::new(
@@ -89,8 +127,7 @@ async fn payment(
         currency: catalog::CURRENCY.to_owned(),
         status: PaymentStatus::Charged,
     };
-    save_to_db(&state, &payment).await;
-    Ok((StatusCode::CREATED, Json(payment)))
+    save_to_db(&state, payment).await
 }
 
 /// The bank's side of the charge: declined over the credit limit.
@@ -108,10 +145,20 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
     Ok(())
 }
 
+/// Records the charge, unless the order was cancelled (or charged by a
+/// concurrent retry) while the bank was asked: checked again under the lock.
 #[tracing::instrument(name = "DBAccess.save2db", skip_all, fields(payment.id = %payment.payment_id))]
-async fn save_to_db(state: &AppState, payment: &Payment) {
-    state.payments.lock().insert(payment.order_id, payment.clone());
+async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, Json<Payment>), Problem> {
+    let mut ledger = state.ledger();
+    if ledger.cancelled.contains(&payment.order_id) {
+        return Err(Problem::order_cancelled(payment.order_id));
+    }
+    if let Some(existing) = ledger.payments.get(&payment.order_id) {
+        return Ok((StatusCode::OK, Json(existing.clone())));
+    }
+    ledger.payments.insert(payment.order_id, payment.clone());
     tracing::info!(amount_cents = payment.amount_cents, "payment charged");
+    Ok((StatusCode::CREATED, Json(payment)))
 }
 
 fn mark_span_error(message: &str) {
@@ -119,10 +166,14 @@ fn mark_span_error(message: &str) {
     tracing::Span::current().set_status(opentelemetry::trace::Status::error(message.to_owned()));
 }
 
-/// Refunds an order's charge. Idempotent: 204 whether or not there was a charge to refund.
+/// Refunds an order's charge and remembers the order as cancelled.
+/// Idempotent: 204 whether or not there was a charge to refund, even for an
+/// order never seen (its charge may still be on its way).
 #[tracing::instrument(name = "refund", skip_all, fields(order.id = %request.order_id))]
 async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    if let Some(payment) = state.payments.lock().get_mut(&request.order_id)
+    let mut ledger = state.ledger();
+    ledger.cancelled.insert(request.order_id, ());
+    if let Some(payment) = ledger.payments.get_mut(&request.order_id)
         && payment.status == PaymentStatus::Charged
     {
         payment.status = PaymentStatus::Refunded;
@@ -131,24 +182,28 @@ async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) ->
     StatusCode::NO_CONTENT
 }
 
-/// Every payment, or with `?order_id=<uuid>` the one of that order (an empty
-/// list when it was never charged). kafka-consumer asks this before emailing.
-async fn payments(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Vec<Payment>>, Problem> {
-    let Some(query) = query else {
-        return Ok(Json(state.payments.all()));
+/// `GET /payments`: a page of payments (`?limit=&after=`), or with
+/// `?order_id=<uuid>` the one of that order (an empty list when it was never
+/// charged). kafka-consumer asks this before emailing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentsQuery {
+    order_id: Option<Uuid>,
+    limit: Option<usize>,
+    after: Option<Uuid>,
+}
+
+async fn payments(
+    State(state): State<AppState>,
+    Query(query): Query<PaymentsQuery>,
+) -> Result<Json<Vec<Payment>>, Problem> {
+    let ledger = state.ledger();
+    if let Some(order_id) = query.order_id {
+        return Ok(Json(ledger.payments.get(&order_id).cloned().into_iter().collect()));
+    }
+    let page = Page {
+        limit: query.limit,
+        after: query.after,
     };
-    let order_id = query
-        .strip_prefix("order_id=")
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
-                "Expected ?order_id=<uuid>",
-                format!("query {query:?}"),
-            )
-        })?;
-    Ok(Json(
-        state.payments.lock().get(&order_id).cloned().into_iter().collect(),
-    ))
+    Ok(Json(ledger.payments.page(page.after, page.limit()?)))
 }

@@ -1,4 +1,10 @@
 //! delivery: schedules shipments (a tracking id and an estimated date) and cancels them on undo.
+//!
+//! A cancellation remembers the order, and a schedule request that arrives
+//! after it is refused (409): an undo that overtakes its step still leaves no
+//! delivery scheduled.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, validation};
 use axum::{
@@ -8,7 +14,7 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Problem, Readiness,
+    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
     config::{ConfigError, Listen, env_or},
 };
 use uuid::Uuid;
@@ -20,6 +26,8 @@ pub const DEFAULT_DELIVERY_DAYS: u16 = 3;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
+    pub tables: TableLimits,
     pub delivery_days: u16,
 }
 
@@ -27,6 +35,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
+            tables: TableLimits::from_env()?,
             delivery_days: env_or(DELIVERY_DAYS, DEFAULT_DELIVERY_DAYS)?,
         })
     }
@@ -35,28 +45,47 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     delivery_days: u16,
+    limits: ServerLimits,
+    schedule: Arc<Mutex<Schedule>>,
+}
+
+/// Deliveries and cancelled orders, under one lock.
+#[derive(Debug)]
+struct Schedule {
     deliveries: OrderTable<Delivery>,
+    cancelled: OrderTable<()>,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
             delivery_days: config.delivery_days,
-            deliveries: OrderTable::default(),
+            limits: config.limits,
+            schedule: Arc::new(Mutex::new(Schedule {
+                deliveries: OrderTable::with_capacity(config.tables.records),
+                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+            })),
         }
+    }
+
+    /// Each update is a single insert or field change, so a poisoned lock's data is whole.
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     let api = Router::new()
         .route(paths::ARRANGE_DELIVERY, post(arrange_delivery))
         .route(paths::CANCEL_DELIVERY, post(cancel_delivery))
         .route(paths::DELIVERIES, get(deliveries))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready())
+    service_kit::service_router(api, Readiness::ready(), limits)
 }
 
-/// Schedules one shipment per order: asking again returns the first one.
+/// Schedules one shipment per order: asking again returns the first one;
+/// asking after the order was cancelled is refused.
 #[tracing::instrument(name = "schedule delivery", skip_all, fields(order.id = %request.order_id))]
 async fn arrange_delivery(
     State(state): State<AppState>,
@@ -67,8 +96,11 @@ async fn arrange_delivery(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    let mut deliveries = state.deliveries.lock();
-    if let Some(existing) = deliveries.get(&request.order_id) {
+    let mut schedule = state.schedule();
+    if schedule.cancelled.contains(&request.order_id) {
+        return Err(Problem::order_cancelled(request.order_id));
+    }
+    if let Some(existing) = schedule.deliveries.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
     }
     let estimated = time::OffsetDateTime::now_utc().date() + time::Duration::days(i64::from(state.delivery_days));
@@ -78,21 +110,25 @@ async fn arrange_delivery(
         estimated_delivery: estimated.to_string(),
         status: DeliveryStatus::Scheduled,
     };
-    deliveries.insert(delivery.order_id, delivery.clone());
+    schedule.deliveries.insert(delivery.order_id, delivery.clone());
     tracing::info!(tracking_id = %delivery.tracking_id, "delivery scheduled");
     Ok((StatusCode::CREATED, Json(delivery)))
 }
 
-/// Cancels an order's shipment. Idempotent: 204 whether or not there was one.
+/// Cancels an order's shipment and remembers the order as cancelled.
+/// Idempotent: 204 whether or not there was one, even for an order never seen.
 #[tracing::instrument(name = "cancel delivery", skip_all, fields(order.id = %request.order_id))]
 async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    if let Some(delivery) = state.deliveries.lock().get_mut(&request.order_id) {
+    let mut schedule = state.schedule();
+    schedule.cancelled.insert(request.order_id, ());
+    if let Some(delivery) = schedule.deliveries.get_mut(&request.order_id) {
         delivery.status = DeliveryStatus::Cancelled;
         tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
     }
     StatusCode::NO_CONTENT
 }
 
-async fn deliveries(State(state): State<AppState>) -> Json<Vec<Delivery>> {
-    Json(state.deliveries.all())
+/// A page of deliveries: `?limit=&after=<order id>`.
+async fn deliveries(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<Delivery>>, Problem> {
+    Ok(Json(state.schedule().deliveries.page(page.after, page.limit()?)))
 }

@@ -1,65 +1,129 @@
-//! The checkout: validate, reserve, charge, schedule delivery, publish; undo what was done when a step fails.
+//! The checkout: validate, reserve, charge, schedule delivery, publish; on any failure, undo every step that may have happened.
 
 use api::{CheckoutRequest, CheckoutResponse, OrderPlaced, catalog, validation};
-use axum::{extract::State, http::StatusCode};
-use service_kit::Json;
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse as _, Response},
+};
+use service_kit::{Json, Problem};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
 
-use crate::{AppState, CheckoutError, Service, downstream::Downstream};
+use crate::{
+    AppState, CheckoutError, Service,
+    idempotency::{self, Claim, Claimed},
+};
 
 /// `GET /checkout`: places the catalogue's sample order, so a bare `curl` shows the whole flow.
-pub(crate) async fn sample_checkout(
-    State(state): State<AppState>,
-) -> Result<(StatusCode, Json<CheckoutResponse>), CheckoutError> {
-    place(state, catalog::sample_order()).await
+pub(crate) async fn sample_checkout(State(state): State<AppState>) -> Response {
+    place(state, catalog::sample_order(), None).await
 }
 
-/// `POST /checkout` with a JSON order.
+/// `POST /checkout` with a JSON order, and optionally an `Idempotency-Key`.
 pub(crate) async fn checkout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(order): Json<CheckoutRequest>,
-) -> Result<(StatusCode, Json<CheckoutResponse>), CheckoutError> {
-    place(state, order).await
+) -> Response {
+    let key = match idempotency::key(&headers) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let Some(key) = key else {
+        return place(state, order, None).await;
+    };
+    match state.0.idempotency_keys.claim(key, idempotency::fingerprint(&order)) {
+        Claim::Answered(response) => response,
+        Claim::New(claimed) => place(state, order, Some(claimed)).await,
+    }
 }
 
-async fn place(state: AppState, order: CheckoutRequest) -> Result<(StatusCode, Json<CheckoutResponse>), CheckoutError> {
+async fn place(state: AppState, order: CheckoutRequest, claimed: Option<Claimed>) -> Response {
     let mut violations = validation::check_email(&order.email);
     violations.extend(validation::check_lines(&order.items));
     if !violations.is_empty() {
-        return Err(CheckoutError::Invalid(violations));
+        let response = CheckoutError::Invalid(violations).into_response();
+        return match claimed {
+            Some(claimed) => claimed.complete(response).await,
+            None => response,
+        };
     }
-    // The steps run in a task of their own: if the client hangs up, axum drops
-    // this handler, and a checkout stopped halfway would leave stock reserved
-    // or money taken. The task finishes, undo included, either way.
-    let steps = tokio::spawn(run_steps(state, order).in_current_span());
-    let response = steps.await.map_err(CheckoutError::Aborted)??;
-    Ok((StatusCode::OK, Json(response)))
+    // The steps run in a task of their own, tracked for shutdown: if the
+    // client hangs up, axum drops this handler, and a checkout stopped halfway
+    // would leave stock reserved or money taken. The task finishes, undo and
+    // the Idempotency-Key's answer included, either way.
+    let tasks = state.0.tasks.clone();
+    let steps = tasks.spawn(
+        async move {
+            let response = match run_steps(&state, order).await {
+                Ok(placed) => (StatusCode::OK, Json(placed)).into_response(),
+                Err(err) => err.into_response(),
+            };
+            match claimed {
+                Some(claimed) => claimed.complete(response).await,
+                None => response,
+            }
+        }
+        .in_current_span(),
+    );
+    steps.await.unwrap_or_else(|err| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Checkout failed",
+            err.to_string(),
+        )
+        .into_response()
+    })
 }
 
-async fn run_steps(state: AppState, order: CheckoutRequest) -> Result<CheckoutResponse, CheckoutError> {
+/// The checkout as the trace shows it: the steps in order, then, if one
+/// failed, one `undo checkout` span reversing every step that may have happened.
+async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutResponse, CheckoutError> {
+    if state.0.compensator.backlog_full() {
+        return Err(CheckoutError::UndoBacklog);
+    }
     let order_id = Uuid::new_v4();
     tracing::Span::current().set_attribute("eshop.order.id", order_id.to_string());
-    let downstream = &state.0.downstream;
-    let mut undo = Undo {
-        downstream,
-        order_id,
-        done: Vec::new(),
-    };
+    let mut sent = Vec::with_capacity(3);
+    let outcome = place_order(state, order_id, order, &mut sent).await;
+    if let Err(err) = &outcome {
+        // The failing step is undone too unless its service refused it
+        // outright: after a timeout or a lost answer it may have happened.
+        if matches!(err, CheckoutError::Call(call) if !call.step_may_have_happened()) {
+            sent.pop();
+        }
+        if !sent.is_empty() {
+            state
+                .0
+                .compensator
+                .undo(order_id, &sent)
+                .instrument(tracing::info_span!("undo checkout", order.id = %order_id))
+                .await;
+        }
+    }
+    outcome
+}
 
-    let reservation = undo
-        .on_failure(downstream.reserve(order_id, &order.items).await)
+/// The four steps. Each REST step is listed in `sent` before its request
+/// leaves: from that moment the service may do it, whatever eshop hears back.
+async fn place_order(
+    state: &AppState,
+    order_id: Uuid,
+    order: CheckoutRequest,
+    sent: &mut Vec<Service>,
+) -> Result<CheckoutResponse, CheckoutError> {
+    let downstream = &state.0.downstream;
+    sent.push(Service::Inventory);
+    let reservation = downstream.reserve(order_id, &order.items).await?;
+    sent.push(Service::Billing);
+    let payment = downstream.charge(order_id, &order.email, &order.items).await?;
+    sent.push(Service::Delivery);
+    let delivery = downstream
+        .arrange_delivery(order_id, &order.email, &order.items)
         .await?;
-    undo.done.push(Service::Inventory);
-    let payment = undo
-        .on_failure(downstream.charge(order_id, &order.email, &order.items).await)
-        .await?;
-    undo.done.push(Service::Billing);
-    let delivery = undo
-        .on_failure(downstream.arrange_delivery(order_id, &order.email, &order.items).await)
-        .await?;
-    undo.done.push(Service::Delivery);
 
     let event = OrderPlaced {
         order_id,
@@ -70,7 +134,9 @@ async fn run_steps(state: AppState, order: CheckoutRequest) -> Result<CheckoutRe
         tracking_id: delivery.tracking_id.clone(),
         estimated_delivery: delivery.estimated_delivery.clone(),
     };
-    let published = undo.on_failure(state.0.publisher.publish(&event).await).await?;
+    // A publish that fails may still land in Kafka later; the consumer asks
+    // billing whether the order stands before emailing.
+    let published = state.0.publisher.publish(&event).await?;
     tracing::info!(order.id = %order_id, partition = published.partition, offset = published.offset, "order placed");
 
     Ok(CheckoutResponse {
@@ -81,37 +147,4 @@ async fn run_steps(state: AppState, order: CheckoutRequest) -> Result<CheckoutRe
         delivery,
         event: Some(published),
     })
-}
-
-/// The steps done so far for one order, undone in reverse when a later one fails.
-struct Undo<'a> {
-    downstream: &'a Downstream,
-    order_id: Uuid,
-    done: Vec<Service>,
-}
-
-impl Undo<'_> {
-    /// Passes `result` through, undoing every step done so far if it is an error.
-    async fn on_failure<T, E: Into<CheckoutError>>(&self, result: Result<T, E>) -> Result<T, CheckoutError> {
-        let err = match result {
-            Ok(value) => return Ok(value),
-            Err(err) => err.into(),
-        };
-        if !self.done.is_empty() {
-            self.undo_all()
-                .instrument(tracing::info_span!("undo checkout", order.id = %self.order_id))
-                .await;
-        }
-        Err(err)
-    }
-
-    async fn undo_all(&self) {
-        for &service in self.done.iter().rev() {
-            if let Err(err) = self.downstream.undo(service, self.order_id).await {
-                // Nothing more can be done in this request: the log line (with
-                // the trace id) is what an operator reconciles from.
-                tracing::error!(%service, order.id = %self.order_id, error = %err, "undo failed; manual reconciliation needed");
-            }
-        }
-    }
 }

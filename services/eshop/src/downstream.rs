@@ -13,10 +13,6 @@ use uuid::Uuid;
 
 use crate::{Config, StartError};
 
-/// Attempts at an undo call before it is given up and logged as an error.
-const UNDO_ATTEMPTS: u32 = 3;
-const UNDO_FIRST_BACKOFF: Duration = Duration::from_millis(100);
-
 /// A service eshop calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -74,6 +70,15 @@ pub enum CallError {
     },
     #[error("{service} answered with a body eshop cannot read: {source}")]
     BadResponse { service: Service, source: reqwest::Error },
+}
+
+impl CallError {
+    /// Whether the called service may have done the step. Only a 4xx answer
+    /// says for sure that it did not; after a timeout, a reset connection, a
+    /// 5xx or an unreadable answer the step may well have happened.
+    pub(crate) fn step_may_have_happened(&self) -> bool {
+        !matches!(self, Self::Refused { .. })
+    }
 }
 
 fn detail(problem: &Option<Problem>) -> String {
@@ -134,23 +139,13 @@ impl Downstream {
         self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
     }
 
-    /// Reverses what `service` did for the order, retrying with backoff: the
-    /// undo calls are idempotent, so a retry after an unclear outcome is safe.
+    /// Reverses what `service` did for the order (one attempt). The undo
+    /// calls are idempotent and accept orders the service never saw, so they
+    /// are safe to send after an unclear outcome and to repeat.
     pub(crate) async fn undo(&self, service: Service, order_id: Uuid) -> Result<(), CallError> {
-        let mut backoff = UNDO_FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            match self.send(service, service.undo_path(), &OrderRef { order_id }).await {
-                Ok(_) => return Ok(()),
-                Err(err) if attempt < UNDO_ATTEMPTS && !matches!(err, CallError::Refused { .. }) => {
-                    tracing::warn!(%service, attempt, error = %err, "undo call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        self.send(service, service.undo_path(), &OrderRef { order_id })
+            .await
+            .map(drop)
     }
 
     async fn post<B: Serialize, R: DeserializeOwned>(

@@ -19,8 +19,8 @@ pub enum CheckoutError {
     Call(#[from] CallError),
     #[error(transparent)]
     Publish(#[from] PublishError),
-    #[error("the checkout task stopped: {0}")]
-    Aborted(tokio::task::JoinError),
+    #[error("too many undos of failed checkouts are still pending; a service eshop calls is failing")]
+    UndoBacklog,
 }
 
 impl IntoResponse for CheckoutError {
@@ -77,7 +77,12 @@ impl IntoResponse for CheckoutError {
                 detail,
             )
             .with("service", "kafka"),
-            Self::Aborted(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Checkout failed", detail),
+            Self::UndoBacklog => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "undo-backlog",
+                "Checkouts are paused until failed ones are undone",
+                detail,
+            ),
         };
         problem.into_response()
     }

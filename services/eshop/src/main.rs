@@ -13,7 +13,8 @@ async fn main() -> anyhow::Result<()> {
     let state = eshop::AppState::new(&config)?;
     let listener = bind(config.listen).await?;
     serve(listener, eshop::app(state.clone()), shutdown_signal()).await?;
-    // Records still queued in the producer are delivered (or fail) before exit.
-    state.flush_producer();
+    // Checkouts whose client hung up and undos still being retried finish
+    // (within the grace period), then queued records are delivered.
+    state.finish(config.shutdown_grace).await;
     Ok(())
 }

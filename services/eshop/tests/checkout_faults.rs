@@ -5,156 +5,14 @@
 //! late, or a port nobody listens on. The broker is a closed port too: these
 //! tests never get as far as a successful publish.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+mod common;
 
-use api::{Delivery, DeliveryStatus, Payment, PaymentStatus, StockLevel};
-use axum::{Router, http::StatusCode, routing::any};
-use messaging::KafkaSettings;
+use std::{sync::atomic::Ordering, time::Duration};
+
+use api::{DeliveryStatus, PaymentStatus};
+use axum::http::StatusCode;
+use common::{HTTP_TIMEOUT, Services, assert_failed_at, closed_port, eshop, order, post_checkout, problem, stand_in};
 use serde_json::{Value, json};
-use service_kit::config::Listen;
-use test_support::{TestApp, spawn_app};
-
-const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A port nothing listens on: a service that is down.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    format!("http://{addr}")
-}
-
-/// A stand-in for a broken service: counts calls and answers with `status` after `delay`.
-async fn stand_in(status: StatusCode, delay: Duration) -> (TestApp, Arc<AtomicUsize>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let router = Router::new().fallback(any(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            tokio::time::sleep(delay).await;
-            status
-        }
-    }));
-    (spawn_app(router).await, calls)
-}
-
-struct Services {
-    inventory: TestApp,
-    billing: TestApp,
-    delivery: TestApp,
-}
-
-impl Services {
-    async fn start() -> Self {
-        let listen = Listen {
-            host: [127, 0, 0, 1].into(),
-            port: 0,
-        };
-        Self {
-            inventory: spawn_app(inventory::app(inventory::AppState::new(&inventory::Config {
-                listen,
-                initial_stock: 10,
-            })))
-            .await,
-            billing: spawn_app(billing::app(billing::AppState::new(&billing::Config {
-                listen,
-                credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
-            })))
-            .await,
-            delivery: spawn_app(delivery::app(delivery::AppState::new(&delivery::Config {
-                listen,
-                delivery_days: 3,
-            })))
-            .await,
-        }
-    }
-
-    async fn reserved_units(&self) -> u32 {
-        let levels: Vec<StockLevel> = get_json(&self.inventory.url("/stock")).await;
-        levels.iter().map(|level| level.reserved).sum()
-    }
-
-    async fn payments(&self) -> Vec<Payment> {
-        get_json(&self.billing.url("/payments")).await
-    }
-
-    async fn deliveries(&self) -> Vec<Delivery> {
-        get_json(&self.delivery.url("/deliveries")).await
-    }
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
-    reqwest::get(url).await.expect("GET").json().await.expect("JSON")
-}
-
-async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
-    let config = eshop::Config {
-        listen: Listen {
-            host: [127, 0, 0, 1].into(),
-            port: 0,
-        },
-        inventory_url: inventory.to_owned(),
-        billing_url: billing.to_owned(),
-        delivery_url: delivery.to_owned(),
-        http_timeout: HTTP_TIMEOUT,
-        kafka: KafkaSettings {
-            bootstrap_servers: closed_port().trim_start_matches("http://").to_owned(),
-            topic: "eshop-topic".into(),
-            dlq_topic: "eshop-topic.dlq".into(),
-            group_id: "eshop-demo-app".into(),
-            overrides: Vec::new(),
-        },
-        publish_timeout: Duration::from_millis(1_500),
-    };
-    spawn_app(eshop::app(eshop::AppState::new(&config).expect("eshop state"))).await
-}
-
-/// POSTs `body` as JSON to eshop's /checkout; returns the status and the problem+json body.
-async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url("/checkout"))
-        .json(body)
-        .send()
-        .await
-        .expect("eshop answers");
-    problem(response).await
-}
-
-async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body: Value = response.json().await.expect("a JSON body");
-    if !status.is_success() {
-        assert_eq!(
-            content_type, "application/problem+json",
-            "error bodies are problem+json: {body}"
-        );
-        assert_eq!(body["status"], status.as_u16(), "{body}");
-        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
-    }
-    (status, body)
-}
-
-/// The answer names the service that failed, with the status that kind of failure gets.
-fn assert_failed_at(status: StatusCode, body: &Value, expected: StatusCode, service: &str) {
-    assert_eq!((status, body["service"].as_str()), (expected, Some(service)), "{body}");
-}
-
-fn order(sku: &str, quantity: u64) -> Value {
-    json!({ "email": "jane.doe@example.com", "items": [{ "sku": sku, "quantity": quantity }] })
-}
 
 #[tokio::test]
 async fn bad_input_is_refused_with_problem_json_and_calls_nobody() {
@@ -335,8 +193,20 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
         0,
         "stock released after billing failed"
     );
-    // The charge call, then the undo's refund call (idempotent, so safe to send after an unclear failure).
-    assert!(failing_calls.load(Ordering::SeqCst) >= 1);
+    // The charge call, then the refund: after a 500 the charge may have
+    // happened. The stand-in fails the refund too, so it is retried in the
+    // background and shows as pending on /readyz.
+    assert!(
+        failing_calls.load(Ordering::SeqCst) >= 2,
+        "the failed charge is refunded too"
+    );
+    let readyz = reqwest::get(app.url("/readyz"))
+        .await
+        .expect("readyz")
+        .text()
+        .await
+        .expect("body");
+    assert!(readyz.contains("pending_undos 1"), "{readyz}");
     assert!(services.deliveries().await.is_empty(), "no later step runs");
 
     let (slow, _) = stand_in(StatusCode::OK, HTTP_TIMEOUT * 4).await;
@@ -348,13 +218,27 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
         0,
         "stock released after delivery timed out"
     );
-    assert!(
-        services
-            .payments()
-            .await
-            .iter()
-            .all(|payment| payment.status == PaymentStatus::Refunded)
-    );
+    let payments = services.payments().await;
+    assert_eq!(payments.len(), 1, "the order was charged: {payments:?}");
+    assert_eq!(payments[0].status, PaymentStatus::Refunded, "and refunded");
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused_with_431_problem_json() {
+    let (downstream, calls) = stand_in(StatusCode::OK, Duration::ZERO).await;
+    let url = downstream.url("");
+    let app = eshop(&url, &url, &url).await;
+    let response = app
+        .client
+        .get(app.url("/checkout"))
+        .header("x-padding", "x".repeat(200 * 1024))
+        .send()
+        .await
+        .expect("answer");
+    let (status, body) = problem(response).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{body}");
+    assert_eq!(body["type"], "urn:eshop:problem:headers-too-large");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -1,63 +1,61 @@
-//! SIGTERM on the real eshop binary: the request in flight is finished, the spans
-//! still queued are exported, and the process exits 0. The trace of that failed
-//! checkout also shows where it failed.
+//! SIGTERM on the real eshop binary: the checkout in flight is finished or undone,
+//! even when its client hung up, the spans still queued are exported, and the
+//! process exits 0. The trace of that failed checkout also shows where it failed.
+
+mod common;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use api::PaymentStatus;
 use axum::{Router, http::StatusCode, routing::post};
+use common::Services;
 use otlp_sink::Receiver;
-use service_kit::config::Listen;
-use test_support::{ServiceProcess, SpanKind, Trace, spawn_app};
+use test_support::{ServiceProcess, SpanKind, TestApp, Trace, spawn_app};
 use tokio::sync::Notify;
+
+/// A delivery service that is slow and then fails (its undo succeeds): the
+/// checkout is in flight while eshop is told to stop.
+async fn slow_failing_delivery(called: Arc<Notify>) -> TestApp {
+    spawn_app(
+        Router::new()
+            .route(
+                "/arrangeDelivery",
+                post(move || async move {
+                    called.notify_one();
+                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }),
+            )
+            .route("/cancelDelivery", post(|| async { StatusCode::NO_CONTENT })),
+    )
+    .await
+}
+
+async fn start_eshop(receiver: &Receiver, services: &Services, delivery: &TestApp) -> ServiceProcess {
+    ServiceProcess::start(
+        "eshop",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
+            // Nothing is exported before shutdown: what arrives was flushed by it.
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "600000".into()),
+            ("INVENTORY_URL".into(), services.inventory.url("")),
+            ("BILLING_URL".into(), services.billing.url("")),
+            ("DELIVERY_URL".into(), delivery.url("")),
+            ("KAFKA_BOOTSTRAP_SERVERS".into(), "127.0.0.1:1".into()),
+        ],
+    )
+    .await
+}
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero() {
     let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("receiver");
-    let listen = Listen {
-        host: [127, 0, 0, 1].into(),
-        port: 0,
-    };
-    let inventory = spawn_app(inventory::app(inventory::AppState::new(&inventory::Config {
-        listen,
-        initial_stock: 10,
-    })))
-    .await;
-    let billing = spawn_app(billing::app(billing::AppState::new(&billing::Config {
-        listen,
-        credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
-    })))
-    .await;
-    // A delivery service that is slow and then fails: the checkout is in flight
-    // while eshop is told to stop.
+    let services = Services::start().await;
     let called = Arc::new(Notify::new());
-    let delivery = spawn_app(Router::new().route(
-        "/arrangeDelivery",
-        post({
-            let called = called.clone();
-            move || async move {
-                called.notify_one();
-                tokio::time::sleep(Duration::from_millis(700)).await;
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }),
-    ))
-    .await;
-
-    let mut eshop = ServiceProcess::start(
-        "eshop",
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
-            // Nothing is exported before shutdown: what arrives was flushed by it.
-            ("OTEL_BSP_SCHEDULE_DELAY".into(), "600000".into()),
-            ("INVENTORY_URL".into(), inventory.url("")),
-            ("BILLING_URL".into(), billing.url("")),
-            ("DELIVERY_URL".into(), delivery.url("")),
-            ("KAFKA_BOOTSTRAP_SERVERS".into(), "127.0.0.1:1".into()),
-        ],
-    )
-    .await;
+    let delivery = slow_failing_delivery(called.clone()).await;
+    let mut eshop = start_eshop(&receiver, &services, &delivery).await;
 
     let request = tokio::spawn(reqwest::get(eshop.url("/checkout")));
     called.notified().await;
@@ -86,6 +84,42 @@ async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero
         "no later step runs"
     );
     let undo = trace.child(root, "eshop", SpanKind::Internal, "undo checkout");
+    // The failing step is undone too: after a 500, delivery may have scheduled it.
+    trace.child(undo, "eshop", SpanKind::Client, "POST /cancelDelivery");
     trace.child(undo, "eshop", SpanKind::Client, "POST /refund");
     trace.child(undo, "eshop", SpanKind::Client, "POST /cancelOrder");
+}
+
+#[tokio::test]
+async fn sigterm_after_the_client_hung_up_still_undoes_the_checkout_before_exiting() {
+    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("receiver");
+    let services = Services::start().await;
+    let called = Arc::new(Notify::new());
+    let delivery = slow_failing_delivery(called.clone()).await;
+    let mut eshop = start_eshop(&receiver, &services, &delivery).await;
+
+    let request = tokio::spawn(reqwest::get(eshop.url("/checkout")));
+    called.notified().await;
+    // The client gives up: axum drops the handler, the checkout goes on.
+    request.abort();
+    let status = eshop.terminate().await;
+    assert!(status.success(), "eshop exits 0 on SIGTERM: {status:?}");
+
+    assert_eq!(
+        services.reserved_units().await,
+        0,
+        "the reservation was released before exit"
+    );
+    let payments = services.payments().await;
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(
+        payments[0].status,
+        PaymentStatus::Refunded,
+        "the charge was refunded before exit"
+    );
+    let trace = Trace::new(receiver.store().spans());
+    let root = trace.one("eshop", SpanKind::Server, "GET /checkout");
+    trace.child(root, "eshop", SpanKind::Internal, "undo checkout");
 }

@@ -2,10 +2,12 @@
 //!
 //! `POST /createOrder` reserves every line of an order or nothing (409 when
 //! stock is short); `POST /cancelOrder` releases an order's reservation;
-//! `GET /stock` shows what is available and reserved.
+//! `GET /stock` shows what is available and reserved. A reservation that
+//! arrives after its order's cancellation is refused (409), so an undo that
+//! overtakes the step it undoes still leaves nothing reserved.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -17,7 +19,7 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, Problem, Readiness,
+    Json, OrderTable, Problem, Readiness, ServerLimits, TableLimits,
     config::{ConfigError, Listen, env_or},
 };
 use uuid::Uuid;
@@ -29,6 +31,8 @@ pub const DEFAULT_INITIAL_STOCK: u32 = 1_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
+    pub tables: TableLimits,
     pub initial_stock: u32,
 }
 
@@ -36,6 +40,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
+            tables: TableLimits::from_env()?,
             initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)?,
         })
     }
@@ -47,15 +53,20 @@ struct Level {
     reserved: u32,
 }
 
-#[derive(Debug, Default)]
+/// Everything one request reads and changes together, under one lock.
+#[derive(Debug)]
 struct Stock {
     levels: BTreeMap<String, Level>,
-    reservations: HashMap<Uuid, Reservation>,
+    /// The oldest reservations are forgotten when the table is full; their
+    /// units stay reserved (those orders were placed long ago).
+    reservations: OrderTable<Reservation>,
+    cancelled: OrderTable<()>,
 }
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     stock: Arc<Mutex<Stock>>,
+    limits: ServerLimits,
 }
 
 impl AppState {
@@ -75,8 +86,10 @@ impl AppState {
         Self {
             stock: Arc::new(Mutex::new(Stock {
                 levels,
-                reservations: HashMap::new(),
+                reservations: OrderTable::with_capacity(config.tables.records),
+                cancelled: OrderTable::with_capacity(config.tables.cancelled),
             })),
+            limits: config.limits,
         }
     }
 
@@ -86,16 +99,18 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     let api = Router::new()
         .route(paths::CREATE_ORDER, post(create_order))
         .route(paths::CANCEL_ORDER, post(cancel_order))
         .route(paths::STOCK, get(stock))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready())
+    service_kit::service_router(api, Readiness::ready(), limits)
 }
 
 /// Reserves all lines or none. Asking again for the same order returns the
-/// reservation already made, so a retried call cannot reserve twice.
+/// reservation already made, so a retried call cannot reserve twice; asking
+/// after the order was cancelled is refused.
 #[tracing::instrument(name = "reserve stock", skip_all, fields(order.id = %request.order_id))]
 async fn create_order(
     State(state): State<AppState>,
@@ -106,6 +121,9 @@ async fn create_order(
         return Err(Problem::invalid_input(&violations));
     }
     let mut stock = state.stock();
+    if stock.cancelled.contains(&request.order_id) {
+        return Err(Problem::order_cancelled(request.order_id));
+    }
     if let Some(existing) = stock.reservations.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
     }
@@ -141,10 +159,13 @@ async fn create_order(
     Ok((StatusCode::CREATED, Json(reservation)))
 }
 
-/// Puts an order's reserved units back. Idempotent: 204 whether or not there was anything to release.
+/// Puts an order's reserved units back and remembers the order as cancelled.
+/// Idempotent: 204 whether or not there was anything to release, even for an
+/// order never seen (its reservation may still be on its way).
 #[tracing::instrument(name = "release stock", skip_all, fields(order.id = %request.order_id))]
 async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     let mut stock = state.stock();
+    stock.cancelled.insert(request.order_id, ());
     if let Some(reservation) = stock.reservations.remove(&request.order_id) {
         for OrderLine { sku, quantity } in &reservation.items {
             let level = stock.levels.entry(sku.clone()).or_default();

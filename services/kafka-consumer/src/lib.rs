@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use messaging::KafkaSettings;
 use service_kit::{
-    Readiness,
+    Readiness, ServerLimits,
     config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_url},
 };
 
@@ -36,6 +36,7 @@ pub const DEFAULT_NOTIFY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
     pub kafka: KafkaSettings,
     pub notification_url: String,
     pub billing_url: String,
@@ -47,6 +48,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
             kafka: KafkaSettings::from_env()?,
             notification_url: env_url(NOTIFICATION_URL, "http://notification:8080")?,
             billing_url: env_url(BILLING_URL, "http://billing:8080")?,
@@ -58,6 +60,6 @@ impl Config {
 
 /// The consumer serves only its probes: `/readyz` turns ready once Kafka has
 /// assigned it partitions.
-pub fn app(readiness: Readiness) -> Router {
-    service_kit::service_router(Router::new(), readiness)
+pub fn app(readiness: Readiness, limits: ServerLimits) -> Router {
+    service_kit::service_router(Router::new(), readiness, limits)
 }

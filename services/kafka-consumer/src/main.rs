@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let probes = tokio::spawn(serve(
         listener,
-        kafka_consumer::app(readiness),
+        kafka_consumer::app(readiness, config.limits),
         shutdown.clone().cancelled_owned(),
     ));
     worker.run(shutdown).await?;

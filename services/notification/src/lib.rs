@@ -3,19 +3,19 @@
 //! kafka-consumer calls `POST /sendEmail` at least once per order; a repeated
 //! call for the same order sends nothing new and answers `already_sent`, so a
 //! redelivered Kafka message never becomes a second email. `GET /sentEmails`
-//! is what an operator (or the soak test) reads to count them.
+//! is what an operator (or the soak test) reads to count them, a page at a time.
+//! Addresses appear masked in logs and spans (`j***@example.com`).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, validation};
 use axum::{
     Router,
     extract::State,
-    http::StatusCode,
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Problem, Readiness,
+    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
     config::{ConfigError, Listen},
 };
 
@@ -26,27 +26,49 @@ static EMAILS_SENT: LazyLock<telemetry::metrics::Counter> =
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
+    pub limits: ServerLimits,
+    pub tables: TableLimits,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             listen: Listen::from_env()?,
+            limits: ServerLimits::from_env()?,
+            tables: TableLimits::from_env()?,
         })
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AppState {
-    sent: OrderTable<SentEmail>,
+    limits: ServerLimits,
+    /// The oldest records are forgotten when full: a redelivery of an order
+    /// that old would be emailed again (see README, "Guarantees and limits").
+    sent: Arc<Mutex<OrderTable<SentEmail>>>,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            limits: config.limits,
+            sent: Arc::new(Mutex::new(OrderTable::with_capacity(config.tables.records))),
+        }
+    }
+
+    /// Each update is a single insert or field change, so a poisoned lock's data is whole.
+    fn sent(&self) -> MutexGuard<'_, OrderTable<SentEmail>> {
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     let api = Router::new()
         .route(paths::SEND_EMAIL, post(send_email))
         .route(paths::SENT_EMAILS, get(sent_emails))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready())
+    service_kit::service_router(api, Readiness::ready(), limits)
 }
 
 #[tracing::instrument(name = "send email", skip_all, fields(order.id = %request.order_id))]
@@ -64,7 +86,7 @@ async fn send_email(
     if !violations.is_empty() {
         return Err(Problem::invalid_input(&violations));
     }
-    let mut sent = state.sent.lock();
+    let mut sent = state.sent();
     if let Some(earlier) = sent.get_mut(&request.order_id) {
         earlier.requests += 1;
         tracing::info!(
@@ -76,7 +98,7 @@ async fn send_email(
             status: EmailStatus::AlreadySent,
         }));
     }
-    tracing::info!(to = %request.to, subject = %request.subject, "email sent");
+    tracing::info!(to = %validation::mask_email(&request.to), "email sent");
     EMAILS_SENT.add(1, &[]);
     sent.insert(
         request.order_id,
@@ -94,6 +116,7 @@ async fn send_email(
     }))
 }
 
-async fn sent_emails(State(state): State<AppState>) -> (StatusCode, Json<Vec<SentEmail>>) {
-    (StatusCode::OK, Json(state.sent.all()))
+/// A page of sent emails: `?limit=&after=<order id>`.
+async fn sent_emails(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<SentEmail>>, Problem> {
+    Ok(Json(state.sent().page(page.after, page.limit()?)))
 }

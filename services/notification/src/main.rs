@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = bind(config.listen).await?;
     serve(
         listener,
-        notification::app(notification::AppState::default()),
+        notification::app(notification::AppState::new(&config)),
         shutdown_signal(),
     )
     .await?;

@@ -1,0 +1,129 @@
+//! What one request may take of a server: header bytes (431), a place among the requests in flight (503), and time (503).
+//!
+//! Each refusal is a problem+json answer and, since these run inside the
+//! SERVER span, shows in the trace with its status.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse as _, Response},
+};
+use tokio::sync::Semaphore;
+
+use crate::{
+    Problem,
+    config::{ConfigError, env_millis, env_or},
+};
+
+/// How long a request may run before it is answered 503. Above the longest
+/// checkout (see README, "Shutdown and the longest checkout").
+pub const REQUEST_TIMEOUT_MS: &str = "REQUEST_TIMEOUT_MS";
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests served at once; one more is answered 503 with `Retry-After`
+/// instead of queueing, so an overload sheds load rather than piling it up.
+pub const MAX_CONCURRENT_REQUESTS: &str = "MAX_CONCURRENT_REQUESTS";
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Total bytes of header names and values a request may carry (431 above).
+/// Envoy's own limit is 60 KiB (`max_request_headers_kb`); the suite's
+/// requests carry well under 2 KiB, trace context and baggage included.
+pub const MAX_REQUEST_HEADER_BYTES: &str = "MAX_REQUEST_HEADER_BYTES";
+pub const DEFAULT_MAX_REQUEST_HEADER_BYTES: usize = 16 * 1024;
+
+/// The limits a server enforces on every request but the health probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_header_bytes: DEFAULT_MAX_REQUEST_HEADER_BYTES,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let limits = Self {
+            request_timeout: env_millis(REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT)?,
+            max_concurrent_requests: env_or(MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONCURRENT_REQUESTS)?,
+            max_header_bytes: env_or(MAX_REQUEST_HEADER_BYTES, DEFAULT_MAX_REQUEST_HEADER_BYTES)?,
+        };
+        if limits.max_concurrent_requests == 0 {
+            return Err(ConfigError {
+                name: MAX_CONCURRENT_REQUESTS,
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(limits)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Enforcer {
+    limits: ServerLimits,
+    slots: Arc<Semaphore>,
+}
+
+impl Enforcer {
+    pub(crate) fn new(limits: ServerLimits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+        })
+    }
+}
+
+/// The middleware: checks the headers, takes a slot, and bounds the time.
+pub(crate) async fn enforce(State(enforcer): State<Arc<Enforcer>>, request: Request, next: Next) -> Response {
+    let limits = &enforcer.limits;
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > limits.max_header_bytes {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "The request's headers are too large",
+            format!("{header_bytes} bytes of headers; at most {}", limits.max_header_bytes),
+        )
+        .into_response();
+    }
+    let Ok(_slot) = enforcer.slots.clone().try_acquire_owned() else {
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Too many requests in flight",
+            format!(
+                "{} requests are being served; try again",
+                limits.max_concurrent_requests
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "The request took too long",
+            format!("no answer within {:?}", limits.request_timeout),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,165 @@
+//! What the eshop tests share: the real inventory, billing and delivery apps
+//! in-process, eshop configured against them, and problem+json checks.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use api::{Delivery, Payment, StockLevel};
+use axum::{Router, http::StatusCode, routing::any};
+use messaging::KafkaSettings;
+use serde_json::{Value, json};
+use service_kit::config::Listen;
+use test_support::{TestApp, spawn_app};
+
+pub const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A port nothing listens on: a service that is down.
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A stand-in for a broken service: counts calls and answers with `status` after `delay`.
+pub async fn stand_in(status: StatusCode, delay: Duration) -> (TestApp, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let router = Router::new().fallback(any(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(delay).await;
+            status
+        }
+    }));
+    (spawn_app(router).await, calls)
+}
+
+pub struct Services {
+    pub inventory: TestApp,
+    pub billing: TestApp,
+    pub delivery: TestApp,
+}
+
+impl Services {
+    pub async fn start() -> Self {
+        let listen = Listen {
+            host: [127, 0, 0, 1].into(),
+            port: 0,
+        };
+        Self {
+            inventory: spawn_app(inventory::app(inventory::AppState::new(&inventory::Config {
+                listen,
+                limits: Default::default(),
+                tables: Default::default(),
+                initial_stock: 10,
+            })))
+            .await,
+            billing: spawn_app(billing::app(billing::AppState::new(&billing::Config {
+                listen,
+                limits: Default::default(),
+                tables: Default::default(),
+                credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
+            })))
+            .await,
+            delivery: spawn_app(delivery::app(delivery::AppState::new(&delivery::Config {
+                listen,
+                limits: Default::default(),
+                tables: Default::default(),
+                delivery_days: 3,
+            })))
+            .await,
+        }
+    }
+
+    pub async fn reserved_units(&self) -> u32 {
+        let levels: Vec<StockLevel> = get_json(&self.inventory.url("/stock")).await;
+        levels.iter().map(|level| level.reserved).sum()
+    }
+
+    pub async fn payments(&self) -> Vec<Payment> {
+        get_json(&self.billing.url("/payments")).await
+    }
+
+    pub async fn deliveries(&self) -> Vec<Delivery> {
+        get_json(&self.delivery.url("/deliveries")).await
+    }
+}
+
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    reqwest::get(url).await.expect("GET").json().await.expect("JSON")
+}
+
+pub async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
+    spawn_app(eshop::app(
+        eshop::AppState::new(&eshop_config(inventory, billing, delivery)).expect("eshop state"),
+    ))
+    .await
+}
+
+/// eshop against these services and a broker nobody listens on: these tests
+/// never get as far as a successful publish.
+pub fn eshop_config(inventory: &str, billing: &str, delivery: &str) -> eshop::Config {
+    let kafka = KafkaSettings {
+        bootstrap_servers: closed_port().trim_start_matches("http://").to_owned(),
+        topic: "eshop-topic".into(),
+        dlq_topic: "eshop-topic.dlq".into(),
+        group_id: "eshop-demo-app".into(),
+        overrides: Vec::new(),
+    };
+    let listen = Listen {
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+    };
+    let mut config = eshop::Config::new(listen, inventory, billing, delivery, kafka);
+    config.http_timeout = HTTP_TIMEOUT;
+    config.publish_timeout = Duration::from_millis(1_500);
+    config
+}
+
+/// POSTs `body` as JSON to eshop's /checkout; returns the status and the problem+json body.
+pub async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/checkout"))
+        .json(body)
+        .send()
+        .await
+        .expect("eshop answers");
+    problem(response).await
+}
+
+pub async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body: Value = response.json().await.expect("a JSON body");
+    if !status.is_success() {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "error bodies are problem+json: {body}"
+        );
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+        assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    }
+    (status, body)
+}
+
+/// The answer names the service that failed, with the status that kind of failure gets.
+pub fn assert_failed_at(status: StatusCode, body: &Value, expected: StatusCode, service: &str) {
+    assert_eq!((status, body["service"].as_str()), (expected, Some(service)), "{body}");
+}
+
+pub fn order(sku: &str, quantity: u64) -> Value {
+    json!({ "email": "jane.doe@example.com", "items": [{ "sku": sku, "quantity": quantity }] })
+}
