@@ -132,8 +132,10 @@ pub fn counter(name: &'static str, unit: &'static str, help: &'static str) -> Co
     }
 }
 
-/// The instruments the telemetry crate records itself.
+/// The instruments the telemetry crate records itself (the messaging ones
+/// only with the `kafka` feature).
 #[derive(Debug)]
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) struct Instruments {
     pub(crate) http_server_duration: Histogram,
     pub(crate) http_client_duration: Histogram,
@@ -141,7 +143,6 @@ pub(crate) struct Instruments {
     pub(crate) messaging_process_duration: Histogram,
     pub(crate) messaging_sent: Counter,
     pub(crate) messaging_consumed: Counter,
-    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) consumer_lag: Gauge,
 }
 
@@ -203,6 +204,7 @@ async fn serve() -> impl IntoResponse {
 /// ends when the service drops it).
 ///
 /// `counter`, if any, is counted once with the same attributes at the same time.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) fn record_on_close(
     span: &Span,
     histogram: fn(&Instruments) -> &Histogram,
@@ -224,6 +226,7 @@ pub(crate) fn record_on_close(
 }
 
 /// Adds an attribute to what [`record_on_close`] will record (e.g. `error.type`).
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) fn add_close_attribute(span: &Span, attribute: KeyValue) {
     crate::with_registry_span(span, |span| {
         if let Some(timing) = span.extensions_mut().get_mut::<CloseTiming>() {

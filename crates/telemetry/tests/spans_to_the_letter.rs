@@ -375,6 +375,7 @@ async fn call(State(echo): State<String>, request: Request) -> Json<Seen> {
         .send()
         .await
         .expect("echo answers");
+    #[cfg_attr(not(feature = "kafka"), allow(unused_mut))]
     let mut seen: Seen = response.json().await.unwrap_or_default();
     #[cfg(feature = "kafka")]
     {

@@ -229,8 +229,8 @@ impl HistogramFamily {
                 }
                 out.push('\n');
             }
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", series.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {:?}", series.sum);
+            let _ = writeln!(out, "{name}_count{} {}", Braces(labels), series.count);
+            let _ = writeln!(out, "{name}_sum{} {:?}", Braces(labels), series.sum);
         }
     }
 }
@@ -257,7 +257,7 @@ impl CounterFamily {
         let mut keys: Vec<&String> = series.keys().collect();
         keys.sort();
         for labels in keys {
-            let _ = writeln!(out, "{name}_total{{{labels}}} {}", series[labels]);
+            let _ = writeln!(out, "{name}_total{} {}", Braces(labels), series[labels]);
         }
     }
 }
@@ -284,7 +284,20 @@ impl GaugeFamily {
         let mut keys: Vec<&String> = series.keys().collect();
         keys.sort();
         for labels in keys {
-            let _ = writeln!(out, "{name}{{{labels}}} {}", series[labels]);
+            let _ = writeln!(out, "{name}{} {}", Braces(labels), series[labels]);
+        }
+    }
+}
+
+/// A rendered label set in braces, or nothing for an empty one.
+struct Braces<'a>(&'a str);
+
+impl std::fmt::Display for Braces<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, "{{{}}}", self.0)
         }
     }
 }
@@ -432,8 +445,15 @@ mod tests {
         let counter = exposition.counter("eshop.orders.undone", "{order}", "Orders undone.");
         counter.add(2, &[KeyValue::new("reason", "a \"quoted\"\nreason")]);
         counter.add(1, &[KeyValue::new("reason", "a \"quoted\"\nreason")]);
+        exposition
+            .counter("eshop.orders.placed", "{order}", "Orders placed.")
+            .add(1, &[]);
         let text = exposition.render();
         assert!(text.contains("# TYPE eshop_orders_undone counter\n"), "{text}");
+        assert!(
+            text.contains("\neshop_orders_placed_total 1\n"),
+            "no empty braces: {text}"
+        );
         assert!(
             text.contains("eshop_orders_undone_total{reason=\"a \\\"quoted\\\"\\nreason\"} 3\n"),
             "{text}"
