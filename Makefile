@@ -65,9 +65,10 @@ bench: broker ## Benchmark on the local stack (release build): tracing cost, spa
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench bench
 
-soak: broker ## Faults under load, then every order reconciled; exits non-zero on loss or duplicates
+soak: broker ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench soak
+	target/release/bench soak-memory
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all --check

@@ -7,7 +7,11 @@
 set -euo pipefail
 
 TANSU_VERSION="${TANSU_VERSION:-0.6.0}"
-TANSU_ROOT="${TANSU_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/tansu-${TANSU_VERSION}}"
+# dynostore brings the in-memory storage engine (memory://), libsql the
+# SQLite-compatible one (sqlite://) that keeps topics, records and committed
+# offsets across a restart without a database server (`make soak` restarts it).
+TANSU_FEATURES="dynostore,libsql"
+TANSU_ROOT="${TANSU_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/tansu-${TANSU_VERSION}-libsql}"
 bin="$TANSU_ROOT/bin/tansu"
 
 if [ -x "$bin" ]; then
@@ -16,7 +20,6 @@ if [ -x "$bin" ]; then
 fi
 
 echo "installing tansu $TANSU_VERSION into $TANSU_ROOT (takes about 12 minutes, once)" >&2
-# dynostore brings the in-memory storage engine (memory://) used locally.
-cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore \
+cargo install tansu --locked --version "$TANSU_VERSION" --features "$TANSU_FEATURES" \
   --root "$TANSU_ROOT" >&2
 echo "$bin"

@@ -2,7 +2,12 @@
 //!
 //! The names follow the 2019 demo (`KAFKA_BOOTSTRAP_SERVERS`, topic `eshop-topic`,
 //! group `eshop-demo-app`). Any other librdkafka property can be set through
-//! `KAFKA_CONFIG`, e.g. `KAFKA_CONFIG=fetch.wait.max.ms=10,security.protocol=ssl`.
+//! `KAFKA_CONFIG`, e.g. `KAFKA_CONFIG=fetch.wait.max.ms=10,session.timeout.ms=15000`.
+//!
+//! Every setting not written here is librdkafka's default; each one written
+//! here says why. Tweaks for one broker (the development broker, Tansu) belong
+//! in `KAFKA_CONFIG` where that broker runs (`make run`, the tests, the bench),
+//! not in the code a production deployment runs.
 
 use rdkafka::ClientConfig;
 use service_kit::config::{ConfigError, env_string};
@@ -50,7 +55,10 @@ impl KafkaSettings {
             // The delivery report arrives within this time, with success or failure:
             // the bound on how long a checkout waits for Kafka.
             .set("message.timeout.ms", ack_timeout_ms.to_string())
-            // Every in-sync replica has the record before it counts as placed.
+            // No duplicate or reordered record when a send is retried after a
+            // lost acknowledgement (implies acks=all: every in-sync replica
+            // has the record before it counts as placed).
+            .set("enable.idempotence", "true")
             .set("acks", "all")
             // A checkout waits for the acknowledgement: batch for 1 ms, not
             // librdkafka's 5, since every millisecond here is checkout latency.
@@ -72,17 +80,6 @@ impl KafkaSettings {
             .set("auto.commit.interval.ms", "1000")
             // A group's first start reads what was published before it joined.
             .set("auto.offset.reset", "earliest")
-            // A real broker answers a fetch as soon as data arrives, so this only
-            // bounds how long an idle fetch waits. Some brokers (Tansu 0.6) answer
-            // only when it expires; the local stack lowers it through KAFKA_CONFIG.
-            .set("fetch.wait.max.ms", "100")
-            // A consumer killed without leaving the group holds its partitions
-            // until this expires; librdkafka's 45 s default stalls a restart.
-            // Longer than a short broker pause, though: a consumer whose
-            // session expires rejoins under a new member id, and Tansu 0.6
-            // then keeps the stale member as group leader (see README).
-            .set("session.timeout.ms", "15000")
-            .set("heartbeat.interval.ms", "3000")
             // A topic created (or re-created) after the consumer joined is
             // noticed within 10 s instead of librdkafka's 5 minutes.
             .set("topic.metadata.refresh.interval.ms", "10000")
@@ -153,6 +150,7 @@ mod tests {
         };
         let config = settings.consumer_config();
         assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(settings.producer_config(5_000).get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("group.id"), Some(DEFAULT_GROUP_ID));
     }

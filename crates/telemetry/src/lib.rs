@@ -16,6 +16,7 @@
 //! | [`metrics`] | none | the semantic-convention instruments, OTLP and `GET /metrics` with exemplars |
 //! | [`logs`] | none | log lines and OTLP log records that carry the `trace_id` and `span_id` they belong to |
 //! | [`semconv`] | both | values the HTTP conventions normalise (`_OTHER`), bucket boundaries |
+//! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |
 //!
 //! The services never touch propagators or carriers themselves: they go through
 //! these modules, so the trace contract lives in one place.
@@ -32,6 +33,7 @@ pub mod request_id;
 pub mod sampler;
 pub mod semconv;
 pub mod server;
+pub mod untrusted;
 
 pub use init::{TelemetryError, TelemetryGuard, init};
 

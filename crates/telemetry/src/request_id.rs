@@ -15,8 +15,10 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 struct RequestId(String);
 
 /// Remembers `id` as the request id of `span` and everything below it.
+///
+/// Capped: it is forwarded on every call and copied into every SERVER span.
 pub(crate) fn remember(span: &Span, id: &str) {
-    let id = id.trim();
+    let id = crate::untrusted::capped(id.trim(), crate::untrusted::MAX_REQUEST_ID);
     if id.is_empty() {
         return;
     }
@@ -51,6 +53,16 @@ mod tests {
             let child = server.in_scope(|| tracing::info_span!("client"));
             assert_eq!(of(&child).as_deref(), Some("req-1"));
             assert_eq!(of(&tracing::info_span!("unrelated")), None);
+        });
+    }
+
+    #[test]
+    fn an_oversized_request_id_is_capped_before_it_is_forwarded() {
+        let subscriber = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let server = tracing::info_span!("server");
+            remember(&server, &"r".repeat(10_000));
+            assert_eq!(of(&server).map(|id| id.len()), Some(crate::untrusted::MAX_REQUEST_ID));
         });
     }
 }

@@ -26,6 +26,8 @@ use crate::{
 /// `http.request.header.x-request-id`: header attributes are string arrays,
 /// one element per header value, in the HTTP conventions.
 const REQUEST_ID_ATTRIBUTE: &str = "http.request.header.x-request-id";
+/// At most this many `x-request-id` values go into that attribute (one is usual).
+const MAX_REQUEST_ID_VALUES: usize = 4;
 
 /// The W3C Trace Context Level 2 response header naming the trace a request landed in.
 pub const TRACERESPONSE: &str = "traceresponse";
@@ -37,11 +39,14 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     let span = server_span(&request);
     // Fails only when tracing is off (OTEL_SDK_DISABLED), where there is no parent to set.
     let _ = span.set_parent(propagation::extract_http(request.headers()));
+    // Capped, in length and in number: the caller controls them.
     let request_ids: Vec<&str> = request
         .headers()
         .get_all(X_REQUEST_ID)
         .iter()
         .filter_map(|value| value.to_str().ok())
+        .map(|id| crate::untrusted::capped(id, crate::untrusted::MAX_REQUEST_ID))
+        .take(MAX_REQUEST_ID_VALUES)
         .collect();
     if let Some(first) = request_ids.first() {
         // Forwarded whatever the SDK does: Envoy needs it on every outbound call.
@@ -145,8 +150,12 @@ fn host_and_port(headers: &HeaderMap) -> (Option<&str>, Option<u16>) {
     }
 }
 
+/// A header's value as copied into the span: text only, and capped.
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER))
 }
 
 fn traceresponse(span_context: &opentelemetry::trace::SpanContext) -> Option<HeaderValue> {

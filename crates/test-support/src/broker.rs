@@ -1,6 +1,11 @@
 //! The Tansu Kafka-protocol broker as a child process, with the suite's topics created.
 
-use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use tokio::process::{Child, Command};
 
@@ -19,7 +24,7 @@ pub fn tansu_binary() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
     if let Some(cache) = cache {
-        let installed = cache.join("eshop-tracing/tansu-0.6.0/bin/tansu");
+        let installed = cache.join("eshop-tracing/tansu-0.6.0-libsql/bin/tansu");
         if installed.exists() {
             return installed;
         }
@@ -27,23 +32,41 @@ pub fn tansu_binary() -> PathBuf {
     PathBuf::from("tansu")
 }
 
-/// A Tansu broker with in-memory storage on a free loopback port.
+/// A Tansu broker on a free loopback port, storing in memory or in a file.
 #[derive(Debug)]
 pub struct Broker {
     pub addr: SocketAddr,
+    storage: String,
     child: Option<Child>,
 }
 
 impl Broker {
-    /// Starts a broker and creates [`TOPICS`].
+    /// Starts a broker with in-memory storage (gone when it stops) and creates [`TOPICS`].
     pub async fn start() -> Self {
+        Self::start_with_storage("memory://tansu/".to_owned()).await
+    }
+
+    /// Starts a broker that keeps topics, records and committed offsets in an
+    /// SQLite file in `dir` (Tansu's libsql engine, no database server), so
+    /// that it comes back with them after [`Broker::restart`].
+    pub async fn start_persistent(dir: &Path) -> Self {
+        Self::start_with_storage(format!("sqlite://{}", dir.join("tansu.db").display())).await
+    }
+
+    async fn start_with_storage(storage: String) -> Self {
         let port = free_port();
         let mut broker = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            storage,
             child: None,
         };
         broker.start_again().await;
         broker
+    }
+
+    /// Kills the broker with SIGKILL and starts it again on the same port and storage.
+    pub async fn restart(&mut self) {
+        self.start_again().await;
     }
 
     /// The broker's process id, while it runs.
@@ -56,7 +79,7 @@ impl Broker {
         self.addr.to_string()
     }
 
-    /// Kills the broker. With in-memory storage its topics and offsets are gone.
+    /// Kills the broker (SIGKILL). With in-memory storage its topics and offsets are gone.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
@@ -81,13 +104,14 @@ impl Broker {
         );
     }
 
-    /// Starts the broker on the same port and creates the topics again.
+    /// Starts the broker on the same port and creates the topics (again, or
+    /// finds them there with persistent storage).
     pub async fn start_again(&mut self) {
         self.stop().await;
         let url = format!("tcp://{}", self.addr);
         let child = Command::new(tansu_binary())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", &self.storage])
             // The broker's own telemetry is not part of the suite's traces.
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())
@@ -126,7 +150,8 @@ impl Broker {
                 .output()
                 .await
                 .expect("run tansu topic create");
-            if output.status.success() {
+            // A broker restarted on its own storage still has the topic.
+            if output.status.success() || String::from_utf8_lossy(&output.stderr).contains("already exists") {
                 return;
             }
             assert!(

@@ -16,7 +16,7 @@ pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, tansu_binary};
 pub use process::{ServiceProcess, binary_path};
 pub use proxy::{Fault, FlakyProxy};
-pub use stack::{Stack, StackOptions};
+pub use stack::{Stack, StackOptions, TANSU_CONSUMER_CONFIG, TANSU_PRODUCER_CONFIG};
 pub use trace::{SpanKind, SpanRecord, Trace};
 
 /// How long tests wait for anything asynchronous (a trace, a consumer) before failing.

@@ -81,7 +81,8 @@ impl FlakyProxy {
         format!("http://{}{path}", self.addr)
     }
 
-    /// From now on, requests to `paths` meet `fault`.
+    /// From now on, requests to `paths` meet `fault`. A path matches a
+    /// request's path, or its path and query (`/payments?order_id=...`).
     pub fn set(&self, fault: Fault, paths: &[&str]) {
         let mut rules = self.rules();
         rules.fault = fault;
@@ -127,13 +128,15 @@ async fn forward(
     upstream: Arc<str>,
 ) -> Result<Response<Full<Bytes>>, BoxError> {
     let path = request.uri().path().to_owned();
+    let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    // A chosen path matches a request's path, or its path and query (`/payments?order_id=...`).
     let fault = {
         let rules = rules.lock().unwrap_or_else(PoisonError::into_inner);
-        if rules.paths.contains(&path) {
-            rules.fault
-        } else {
-            Fault::None
-        }
+        let chosen = rules
+            .paths
+            .iter()
+            .any(|chosen| *chosen == path || chosen == path_and_query);
+        if chosen { rules.fault } else { Fault::None }
     };
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();

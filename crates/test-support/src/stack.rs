@@ -4,13 +4,34 @@ use std::{net::SocketAddr, time::Duration};
 
 use otlp_sink::Receiver;
 
-use crate::{Broker, ServiceProcess, WAIT};
+use crate::{Broker, FlakyProxy, ServiceProcess, WAIT};
+
+/// librdkafka settings the consumer needs with Tansu 0.6 (see README, "The
+/// broker in development"): Tansu answers a fetch only when
+/// `fetch.wait.max.ms` expires, so 10 ms keeps the Kafka hop short; and a
+/// consumer whose session expires is never given partitions again, so the
+/// session outlasts the tests' broker pauses (and moves a killed consumer's
+/// partitions on within 15 s rather than librdkafka's 45).
+pub const TANSU_CONSUMER_CONFIG: &str = "fetch.wait.max.ms=10,session.timeout.ms=15000";
+/// librdkafka settings eshop's producer needs with Tansu 0.6: after a timed-out
+/// send, an idempotent producer asks for a new epoch and Tansu answers
+/// PRODUCER_FENCED, a fatal error that leaves the producer unusable; so the
+/// development broker gets a non-idempotent producer (acks=all still holds).
+pub const TANSU_PRODUCER_CONFIG: &str = "enable.idempotence=false";
 
 /// What to vary between stacks.
 #[derive(Debug, Clone, Default)]
 pub struct StackOptions {
     /// Variables for every service, after the stack's own.
     pub env: Vec<(String, String)>,
+    /// Variables for kafka-consumer only, after all others (e.g. another `NOTIFICATION_URL`).
+    pub consumer_env: Vec<(String, String)>,
+    /// Puts a [`FlakyProxy`] between kafka-consumer and billing (`Stack::consumer_billing`).
+    pub proxy_consumer_billing: bool,
+    /// Puts a [`FlakyProxy`] between eshop and billing (`Stack::eshop_billing`).
+    pub proxy_eshop_billing: bool,
+    /// Where the broker keeps its data, to survive a restart; in memory when `None`.
+    pub broker_storage: Option<std::path::PathBuf>,
 }
 
 /// A running suite; everything stops when it is dropped.
@@ -24,6 +45,12 @@ pub struct Stack {
     pub notification: ServiceProcess,
     pub eshop: ServiceProcess,
     pub consumer: ServiceProcess,
+    /// Between kafka-consumer and billing, when [`StackOptions::proxy_consumer_billing`] asked for it.
+    pub consumer_billing: Option<FlakyProxy>,
+    /// Between eshop and billing, when [`StackOptions::proxy_eshop_billing`] asked for it.
+    pub eshop_billing: Option<FlakyProxy>,
+    /// What kafka-consumer was started with, for starting another.
+    consumer_env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
@@ -36,7 +63,10 @@ impl Stack {
         let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("start the OTLP receiver");
-        let broker = Broker::start().await;
+        let broker = match &options.broker_storage {
+            Some(dir) => Broker::start_persistent(dir).await,
+            None => Broker::start().await,
+        };
         let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
             // Export every 100 ms instead of 5 s (1 s for logs, 60 s for
@@ -56,23 +86,44 @@ impl Stack {
             ServiceProcess::start("delivery", &env),
             ServiceProcess::start("notification", &env),
         );
+        let eshop_billing = if options.proxy_eshop_billing {
+            Some(FlakyProxy::start(&billing.url("")).await)
+        } else {
+            None
+        };
         let mut eshop_env = env.clone();
         eshop_env.extend([
+            ("KAFKA_CONFIG".to_owned(), TANSU_PRODUCER_CONFIG.to_owned()),
             ("INVENTORY_URL".to_owned(), inventory.url("")),
-            ("BILLING_URL".to_owned(), billing.url("")),
+            (
+                "BILLING_URL".to_owned(),
+                eshop_billing
+                    .as_ref()
+                    .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
+            ),
             ("DELIVERY_URL".to_owned(), delivery.url("")),
         ]);
+        let consumer_billing = if options.proxy_consumer_billing {
+            Some(FlakyProxy::start(&billing.url("")).await)
+        } else {
+            None
+        };
         let mut consumer_env = env.clone();
         consumer_env.extend([
             ("NOTIFICATION_URL".to_owned(), notification.url("")),
-            ("BILLING_URL".to_owned(), billing.url("")),
-            // Tansu answers a fetch only when this expires (see messaging);
-            // statistics (consumer lag) every half second for the metrics test.
+            (
+                "BILLING_URL".to_owned(),
+                consumer_billing
+                    .as_ref()
+                    .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
+            ),
+            // Statistics (consumer lag) every half second for the metrics test.
             (
                 "KAFKA_CONFIG".to_owned(),
-                "fetch.wait.max.ms=10,statistics.interval.ms=500".to_owned(),
+                format!("{TANSU_CONSUMER_CONFIG},statistics.interval.ms=500"),
             ),
         ]);
+        consumer_env.extend(options.consumer_env);
         let (eshop, consumer) = tokio::join!(
             ServiceProcess::start("eshop", &eshop_env),
             ServiceProcess::start("kafka-consumer", &consumer_env),
@@ -86,10 +137,18 @@ impl Stack {
             notification,
             eshop,
             consumer,
+            consumer_billing,
+            eshop_billing,
+            consumer_env,
             client: reqwest::Client::new(),
         };
         stack.wait_ready(&stack.consumer).await;
         stack
+    }
+
+    /// Starts one more kafka-consumer in the same group, with the same settings.
+    pub async fn start_another_consumer(&self) -> ServiceProcess {
+        ServiceProcess::start("kafka-consumer", &self.consumer_env).await
     }
 
     /// Polls `/readyz` until it answers 200 (the consumer: once it has partitions).
@@ -121,6 +180,26 @@ impl Stack {
             request = request.header(*name, *value);
         }
         request.send().await.expect("eshop answers")
+    }
+
+    /// Every record of a paged list endpoint (`/payments`, `/deliveries`,
+    /// `/sentEmails`), read a page at a time with `?limit=&after=`.
+    pub async fn json_all(&self, process: &ServiceProcess, path: &str) -> Vec<serde_json::Value> {
+        const PAGE: usize = 1_000;
+        let mut all = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.json(process, &format!("{path}?limit={PAGE}{after}")).await;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let full = page.len() == PAGE;
+            if let Some(last) = page.last().and_then(|record| record["order_id"].as_str()) {
+                after = format!("&after={last}");
+            }
+            all.extend(page);
+            if !full {
+                return all;
+            }
+        }
     }
 
     /// The JSON a service serves at `path` (e.g. notification's `/sentEmails`).

@@ -81,10 +81,13 @@ impl CallError {
     }
 }
 
+/// The called service's own explanation, capped: it ends up in eshop's answer and logs.
 fn detail(problem: &Option<Problem>) -> String {
+    /// Enough for any of the suite's own problem details.
+    const MAX_DETAIL: usize = 512;
     problem
         .as_ref()
-        .map(|problem| format!(": {}", problem.detail))
+        .map(|problem| format!(": {}", telemetry::untrusted::capped(&problem.detail, MAX_DETAIL)))
         .unwrap_or_default()
 }
 

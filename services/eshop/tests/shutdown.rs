@@ -31,8 +31,23 @@ async fn slow_failing_delivery(called: Arc<Notify>) -> TestApp {
     .await
 }
 
-async fn start_eshop(receiver: &Receiver, services: &Services, delivery: &TestApp) -> ServiceProcess {
-    ServiceProcess::start(
+/// A checkout in flight in the real eshop binary, its delivery call under way.
+struct InFlight {
+    receiver: Receiver,
+    services: Services,
+    eshop: ServiceProcess,
+    request: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+    _delivery: TestApp,
+}
+
+async fn checkout_in_flight() -> InFlight {
+    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("receiver");
+    let services = Services::start().await;
+    let called = Arc::new(Notify::new());
+    let delivery = slow_failing_delivery(called.clone()).await;
+    let eshop = ServiceProcess::start(
         "eshop",
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
@@ -44,21 +59,28 @@ async fn start_eshop(receiver: &Receiver, services: &Services, delivery: &TestAp
             ("KAFKA_BOOTSTRAP_SERVERS".into(), "127.0.0.1:1".into()),
         ],
     )
-    .await
+    .await;
+    let request = tokio::spawn(reqwest::get(eshop.url("/checkout")));
+    called.notified().await;
+    InFlight {
+        receiver,
+        services,
+        eshop,
+        request,
+        _delivery: delivery,
+    }
 }
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero() {
-    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("receiver");
-    let services = Services::start().await;
-    let called = Arc::new(Notify::new());
-    let delivery = slow_failing_delivery(called.clone()).await;
-    let mut eshop = start_eshop(&receiver, &services, &delivery).await;
-
-    let request = tokio::spawn(reqwest::get(eshop.url("/checkout")));
-    called.notified().await;
+    // Every part bound: the stand-ins must stay up until the end.
+    let InFlight {
+        receiver,
+        services: _services,
+        mut eshop,
+        request,
+        _delivery,
+    } = checkout_in_flight().await;
     let status = eshop.terminate().await;
     let response = request.await.expect("task").expect("the request in flight is answered");
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
@@ -92,16 +114,13 @@ async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero
 
 #[tokio::test]
 async fn sigterm_after_the_client_hung_up_still_undoes_the_checkout_before_exiting() {
-    let receiver = Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("receiver");
-    let services = Services::start().await;
-    let called = Arc::new(Notify::new());
-    let delivery = slow_failing_delivery(called.clone()).await;
-    let mut eshop = start_eshop(&receiver, &services, &delivery).await;
-
-    let request = tokio::spawn(reqwest::get(eshop.url("/checkout")));
-    called.notified().await;
+    let InFlight {
+        receiver,
+        services,
+        mut eshop,
+        request,
+        _delivery,
+    } = checkout_in_flight().await;
     // The client gives up: axum drops the handler, the checkout goes on.
     request.abort();
     let status = eshop.terminate().await;

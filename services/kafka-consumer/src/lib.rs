@@ -12,8 +12,20 @@
 //! when Kafka acknowledges a record too late, eshop has already answered 503
 //! and undone the order, yet the record is in the topic. Such an order gets
 //! no email.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | `consume` | the poll loop: records to lanes, pausing full partitions, supervision, close |
+//! | `lanes` | one lane per partition; what a revoke does to it |
+//! | `handle` | one record: parse, billing check, email, retries |
+//! | `retry` | which answers are retried (all but 400 and 422), `Retry-After` |
+//! | `dead_letter` | the dead-letter topic |
 
-mod worker;
+mod consume;
+mod dead_letter;
+mod handle;
+mod lanes;
+mod retry;
 
 use std::time::Duration;
 
@@ -24,7 +36,18 @@ use service_kit::{
     config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_url},
 };
 
-pub use worker::{Worker, WorkerError};
+pub use consume::Worker;
+
+/// Why the consumer could not start, or stopped for a reason other than shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("a partition lane failed: {0}")]
+    LaneFailed(String),
+}
 
 pub const NOTIFICATION_URL: &str = "NOTIFICATION_URL";
 /// Asked whether an order's charge still stands before its email goes out.

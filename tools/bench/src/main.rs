@@ -3,12 +3,15 @@
 //! Run through the Makefile, which builds release binaries first:
 //!   make bench   (bench bench: throughput with tracing on and off, one HTTP hop,
 //!                 latency and span loss at half saturation, memory and CPU per service)
-//!   make soak    (bench soak: load while the consumer is killed, notification stops
-//!                 and the broker freezes; then every order is reconciled)
+//!   make soak    (bench soak: load while the consumer is killed, notification stops,
+//!                 billing's answers are lost and the broker is restarted; then every
+//!                 order is reconciled. bench soak-memory: ten minutes of steady load,
+//!                 resident memory of every service sampled)
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
 mod measure;
+mod memory_soak;
 mod run_bench;
 mod soak;
 
@@ -19,8 +22,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     match std::env::args().nth(1).as_deref() {
         Some("bench") => run_bench::run().await,
         Some("soak") => soak::run().await,
+        Some("soak-memory") => memory_soak::run().await,
         _ => {
-            eprintln!("usage: bench bench | bench soak   (or make bench / make soak)");
+            eprintln!("usage: bench bench | bench soak | bench soak-memory   (or make bench / make soak)");
             Ok(ExitCode::from(2))
         }
     }

@@ -31,11 +31,35 @@ pub const SETTINGS: [(&str, &str); 8] = [
 
 /// The local stack, with tracing on or off.
 pub async fn stack(tracing: bool) -> Stack {
+    Stack::start_with(StackOptions {
+        env: stack_env(tracing),
+        ..StackOptions::default()
+    })
+    .await
+}
+
+/// Open-loop load of `GET /checkout` on `stack` at `rate` per second for `duration`.
+pub fn open_loop(stack: &Stack, rate: f64, duration: Duration, slowest: usize) -> loadgen::Config {
+    loadgen::Config {
+        url: stack.eshop.url("/checkout"),
+        load: loadgen::Load::Rate(rate),
+        stop: loadgen::Stop::After(duration),
+        warmup: Duration::ZERO,
+        method: loadgen::Method::Get,
+        propagation: loadgen::Propagation::W3c,
+        timeout: Duration::from_secs(15),
+        progress: false,
+        slowest,
+    }
+}
+
+/// The variables every bench and soak stack runs with.
+pub fn stack_env(tracing: bool) -> Vec<(String, String)> {
     let mut env = vec![("INITIAL_STOCK".to_owned(), "1000000000".to_owned())];
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }
-    Stack::start_with(StackOptions { env }).await
+    env
 }
 
 pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {

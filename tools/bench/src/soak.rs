@@ -1,16 +1,18 @@
 //! `make soak`: load at a moderate rate while things break, then a reconciliation of every order.
 //!
-//! Faults, in order, during 60 s of load at 20 checkouts/s:
+//! Faults, in order, during 75 s of load at 20 checkouts/s:
 //! - at 10 s kafka-consumer is killed with SIGKILL and started again;
 //! - at 25 s notification stops answering for ten seconds (frozen with SIGSTOP,
 //!   so that its record of what it sent, kept in memory, survives to be counted);
-//! - at 45 s the broker freezes (SIGSTOP) for ten seconds, then resumes.
+//! - at 40 s billing's answers to eshop are lost for ten seconds: each charge
+//!   is made, but the connection closes before eshop hears so (the ambiguous
+//!   failure eshop must undo);
+//! - at 55 s the broker is killed with SIGKILL and started again on its own
+//!   storage (Tansu's libsql engine, an SQLite file: topics, records and
+//!   committed offsets survive, as with any Kafka deployment that has disks).
 //!
-//! The broker is frozen rather than restarted: the embedded Tansu stores in
-//! memory, so a restarted Tansu comes back without topics, records or
-//! committed offsets, which no Kafka deployment with storage does. Freezing
-//! exercises the same client paths (acknowledgement timeouts, 503s with undo,
-//! reconnects, a consumer that waits) and keeps the broker's data.
+//! Then every order is reconciled: each accepted order charged, scheduled,
+//! its stock reserved and emailed once; nothing left of a failed one.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -18,34 +20,34 @@ use std::{
     time::Duration,
 };
 
-use loadgen::{Config, Load, Method, Propagation, Stop};
+use api::paths;
 use otlp_sink::SpanKind;
 use serde_json::Value;
-use test_support::Stack;
+use test_support::{Fault, Stack, StackOptions};
 use trace_contract as contract;
 
 use crate::measure;
 
 const RATE: f64 = 20.0;
-const LOAD_TIME: Duration = Duration::from_secs(60);
+const LOAD_TIME: Duration = Duration::from_secs(75);
 const OUTAGE: Duration = Duration::from_secs(10);
 /// Units of stock the sample order (`GET /checkout`) reserves.
 const UNITS_PER_ORDER: u64 = 3;
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+const BROKER_STORAGE: &str = "target/bench/soak-broker";
 
 pub async fn run() -> anyhow::Result<ExitCode> {
-    let mut stack = measure::stack(true).await;
-    let config = Config {
-        url: stack.eshop.url("/checkout"),
-        load: Load::Rate(RATE),
-        stop: Stop::After(LOAD_TIME),
-        warmup: Duration::ZERO,
-        method: Method::Get,
-        propagation: Propagation::W3c,
-        timeout: Duration::from_secs(15),
-        progress: false,
-        slowest: 5,
-    };
+    // A fresh broker file each run: the reconciliation counts this run's orders.
+    let _ = std::fs::remove_dir_all(BROKER_STORAGE);
+    std::fs::create_dir_all(BROKER_STORAGE)?;
+    let mut stack = Stack::start_with(StackOptions {
+        env: measure::stack_env(true),
+        proxy_eshop_billing: true,
+        broker_storage: Some(std::path::absolute(BROKER_STORAGE)?),
+        ..StackOptions::default()
+    })
+    .await;
+    let config = measure::open_loop(&stack, RATE, LOAD_TIME, 5);
     let load = loadgen::run(&config);
     let faults = inject_faults(&mut stack);
     let (report, ()) = tokio::join!(load, faults);
@@ -96,7 +98,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         problems.push(format!("{unexpected} emails for orders eshop did not accept"));
     }
 
-    let stock = stack.json(&stack.inventory, "/stock").await;
+    let stock = stack.json(&stack.inventory, paths::STOCK).await;
     let reserved: u64 = stock
         .as_array()
         .into_iter()
@@ -110,7 +112,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             accepted.len()
         ));
     }
-    let payments = stack.json(&stack.billing, "/payments").await;
+    let payments = stack.json_all(&stack.billing, paths::PAYMENTS).await;
     let charged: HashSet<String> = by_status(&payments, "charged");
     counts.insert("payments charged", charged.len());
     counts.insert("payments refunded", by_status(&payments, "refunded").len());
@@ -121,7 +123,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             accepted.difference(&charged).count()
         ));
     }
-    let deliveries = stack.json(&stack.delivery, "/deliveries").await;
+    let deliveries = stack.json_all(&stack.delivery, paths::DELIVERIES).await;
     let scheduled = by_status(&deliveries, "scheduled");
     counts.insert("deliveries scheduled", scheduled.len());
     if scheduled != accepted {
@@ -202,18 +204,22 @@ async fn inject_faults(stack: &mut Stack) {
     tokio::time::sleep(OUTAGE).await;
     stack.notification.resume();
 
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    eprintln!("soak: broker frozen for {OUTAGE:?}");
-    stack.broker.pause();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    eprintln!("soak: billing's answers to eshop lost for {OUTAGE:?}");
+    let billing = stack.eshop_billing.as_ref().expect("the soak's stack proxies billing");
+    billing.set(Fault::DropAnswer, &[paths::PAYMENT]);
     tokio::time::sleep(OUTAGE).await;
-    stack.broker.resume();
+    billing.set(Fault::None, &[]);
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    eprintln!("soak: SIGKILL the broker, start it again on its storage");
+    stack.broker.restart().await;
 }
 
 async fn wait_for_emails(stack: &Stack, accepted: &HashSet<String>) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + RECONCILE_TIMEOUT;
     loop {
-        let emails = stack.json(&stack.notification, "/sentEmails").await;
-        let emails = emails.as_array().cloned().unwrap_or_default();
+        let emails = stack.json_all(&stack.notification, paths::SENT_EMAILS).await;
         let emailed: HashSet<&str> = emails.iter().filter_map(|e| e["order_id"].as_str()).collect();
         if accepted.iter().all(|order| emailed.contains(order.as_str())) || tokio::time::Instant::now() >= deadline {
             return emails;
@@ -222,11 +228,9 @@ async fn wait_for_emails(stack: &Stack, accepted: &HashSet<String>) -> Vec<Value
     }
 }
 
-fn by_status(records: &Value, status: &str) -> HashSet<String> {
+fn by_status(records: &[Value], status: &str) -> HashSet<String> {
     records
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|record| record["status"] == status)
         .filter_map(|record| record["order_id"].as_str().map(str::to_owned))
         .collect()

@@ -1,0 +1,241 @@
+//! The poll loop: records to their partition's lane, partitions paused while their lane is full, lanes supervised, a clean close.
+
+use std::{sync::Arc, time::Duration};
+
+use rdkafka::{
+    Message as _, Offset, TopicPartitionList,
+    consumer::{CommitMode, Consumer as _},
+    error::KafkaError,
+    message::OwnedMessage,
+    util::Timeout,
+};
+use service_kit::Readiness;
+use tokio::{sync::mpsc::error::TrySendError, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Config, WorkerError,
+    handle::Handler,
+    lanes::{self, Assignment, KafkaConsumer, LANE_CAPACITY, LaneEnd, Lanes},
+    retry::FIRST_BACKOFF,
+};
+
+/// How often paused partitions are checked for room in their lane.
+const RESUME_CHECK: Duration = Duration::from_millis(50);
+/// How long shutdown may wait for the final commit and for leaving the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Worker {
+    consumer: Arc<KafkaConsumer>,
+    handler: Arc<Handler>,
+    lanes: Lanes,
+    topic: String,
+    group_id: String,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("topic", &self.topic)
+            .field("group_id", &self.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(config: &Config, readiness: Readiness) -> Result<Self, WorkerError> {
+        let lanes = Lanes::default();
+        let assignment = Assignment {
+            lanes: lanes.clone(),
+            readiness,
+            topic: config.kafka.topic.clone(),
+        };
+        Ok(Self {
+            consumer: Arc::new(config.kafka.consumer_config().create_with_context(assignment)?),
+            handler: Arc::new(Handler::new(config)?),
+            lanes,
+            topic: config.kafka.topic.clone(),
+            group_id: config.kafka.group_id.clone(),
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled, then lets each lane finish its
+    /// record, commits what was handled and leaves the group. Returns an error,
+    /// so that the process exits non-zero and is restarted, if a lane fails.
+    ///
+    /// A partition's records are handled in order, one at a time; partitions
+    /// are handled side by side. A lane that is full (its record being retried)
+    /// gets its partition paused, so polling goes on for the others and within
+    /// `max.poll.interval.ms`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        self.consumer.subscribe(&[&self.topic])?;
+        tracing::info!(topic = %self.topic, group = %self.group_id, "consuming");
+        let mut lane_tasks = JoinSet::new();
+        let mut resume_check = tokio::time::interval(RESUME_CHECK);
+        let failure = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break None,
+                Some(ended) = lane_tasks.join_next(), if !lane_tasks.is_empty() => {
+                    if let Some(failure) = lane_failure(ended) {
+                        break Some(failure);
+                    }
+                }
+                _ = resume_check.tick() => self.resume_drained(),
+                received = self.consumer.recv() => match received {
+                    Ok(message) => self.route(message.detach(), &mut lane_tasks, &shutdown),
+                    // librdkafka reconnects by itself; a broker that went away is
+                    // waited out here, and consumption resumes from the committed offset.
+                    Err(err) => {
+                        tracing::warn!(%err, "Kafka receive failed; waiting for the broker");
+                        tokio::select! {
+                            () = shutdown.cancelled() => break None,
+                            () = tokio::time::sleep(FIRST_BACKOFF) => {}
+                        }
+                    }
+                },
+            }
+        };
+        if let Some(failure) = failure {
+            tracing::error!(error = %failure, "a lane failed; exiting so the consumer is restarted");
+            return Err(failure);
+        }
+        // Each lane finishes its in-flight record (interrupting retries) and stores its offset.
+        self.lanes.lock().clear();
+        while let Some(ended) = lane_tasks.join_next().await {
+            if let Err(err) = ended {
+                tracing::error!(%err, "a lane failed while stopping");
+            }
+        }
+        self.close().await;
+        Ok(())
+    }
+
+    /// Puts the record into its partition's lane, opening the lane on the
+    /// partition's first record and pausing the partition when the lane is full.
+    fn route(&self, message: OwnedMessage, lane_tasks: &mut JoinSet<LaneEnd>, shutdown: &CancellationToken) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let mut lanes = self.lanes.lock();
+        let lane = lanes.entry(partition).or_insert_with(|| {
+            let (lane, task) = lanes::open(self.handler.clone(), self.consumer.clone(), offset, shutdown);
+            lane_tasks.spawn(task);
+            lane
+        });
+        if !lane.accepts(offset) {
+            return;
+        }
+        match lane.records.try_send(message) {
+            Ok(()) => lane.next_offset = offset + 1,
+            Err(TrySendError::Full(_)) => match self.consumer.pause(&self.partition_list(partition)) {
+                // Records fetched meanwhile are dropped; the partition seeks
+                // back to this one when it resumes.
+                Ok(()) => {
+                    lane.paused_from = Some(offset);
+                    tracing::info!(partition, offset, "lane full; partition paused");
+                }
+                Err(err) => tracing::warn!(partition, %err, "cannot pause the partition"),
+            },
+            // The lane was stopped (its partition revoked): the new owner reads it.
+            Err(TrySendError::Closed(_)) => {
+                lanes.remove(&partition);
+            }
+        }
+    }
+
+    /// Resumes paused partitions whose lane has room again, from the record that did not fit.
+    fn resume_drained(&self) {
+        let mut lanes = self.lanes.lock();
+        for (&partition, lane) in lanes.iter_mut() {
+            let Some(offset) = lane.paused_from else { continue };
+            if lane.records.capacity() < LANE_CAPACITY / 2 {
+                continue;
+            }
+            let list = self.partition_list(partition);
+            // Timeout zero: the seek is queued, not waited for; the resume is queued after it.
+            let resumed = self
+                .consumer
+                .seek(
+                    &self.topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Timeout::After(Duration::ZERO),
+                )
+                .and_then(|()| self.consumer.resume(&list));
+            match resumed {
+                Ok(()) => {
+                    lane.paused_from = None;
+                    lane.resume_at = Some(offset);
+                    lane.next_offset = offset;
+                    tracing::info!(partition, offset, "partition resumed");
+                }
+                Err(err) => tracing::warn!(partition, %err, "cannot resume the partition yet"),
+            }
+        }
+    }
+
+    fn partition_list(&self, partition: i32) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        list
+    }
+
+    /// Commits the stored offsets and leaves the group, giving up after
+    /// [`CLOSE_TIMEOUT`]: both block on the broker, which may be gone too
+    /// (when the whole stack stops at once). Giving up loses nothing: records
+    /// after the last commit are delivered again, and notification drops repeats.
+    async fn close(self) {
+        let Self { consumer, handler, .. } = self;
+        // A thread of its own, not spawn_blocking: the runtime waits for its
+        // blocking tasks when it shuts down, and this one may never finish.
+        let (closed, closing) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            if let Err(err) = consumer.commit_consumer_state(CommitMode::Sync)
+                && !matches!(
+                    err,
+                    KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
+                )
+            {
+                tracing::warn!(%err, "final offset commit failed; the last records will be delivered again");
+            }
+            // Dropping the consumer leaves the group; the handler's producer, its queue.
+            drop(consumer);
+            drop(handler);
+            let _ = closed.send(());
+        });
+        match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
+            Ok(_) => tracing::info!("consumer stopped"),
+            Err(_) => tracing::warn!(
+                timeout = ?CLOSE_TIMEOUT,
+                "broker unreachable at shutdown; stopping without the final commit"
+            ),
+        }
+    }
+}
+
+/// A lane that ended other than by being stopped (it panicked, or was
+/// cancelled by the runtime) is a failure of the whole consumer: its
+/// partition would be assigned yet never handled.
+fn lane_failure(ended: Result<LaneEnd, tokio::task::JoinError>) -> Option<WorkerError> {
+    match ended {
+        Ok(LaneEnd::Stopped) => None,
+        Err(err) => Some(WorkerError::LaneFailed(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lane_that_panics_fails_the_consumer() {
+        let mut lanes = JoinSet::new();
+        lanes.spawn(async { LaneEnd::Stopped });
+        assert!(lane_failure(lanes.join_next().await.expect("a lane")).is_none());
+        lanes.spawn(async { panic!("a bug in a lane") });
+        let failure = lane_failure(lanes.join_next().await.expect("a lane"));
+        assert!(
+            matches!(failure, Some(WorkerError::LaneFailed(ref why)) if why.contains("panic")),
+            "{failure:?}"
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Handling one record inside its CONSUMER span: parse, ask billing whether the order stands, have notification email it.
+
+use std::time::Duration;
+
+use api::{EmailRequest, OrderPlaced, Payment, PaymentStatus, paths};
+use rdkafka::message::{Message as _, OwnedMessage};
+use reqwest_middleware::ClientWithMiddleware;
+use telemetry::{client::ResendCount, kafka};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::{
+    Config, WorkerError,
+    dead_letter::DeadLetters,
+    retry::{self, FIRST_BACKOFF, Verdict},
+};
+
+/// How handling one record ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handled {
+    /// Emailed, skipped (the order was undone), or dead-lettered: store its offset.
+    Done,
+    /// Shutdown or a revoke came first: leave it unstored, it will be delivered again.
+    Interrupted,
+}
+
+/// How a call retried until answered ended.
+enum Answer<T> {
+    Final(T),
+    /// The service will never accept this request (400 or 422).
+    Rejected(String),
+    Interrupted,
+}
+
+#[derive(Debug)]
+pub(crate) struct Handler {
+    client: ClientWithMiddleware,
+    dead_letters: DeadLetters,
+    notification_url: String,
+    billing_url: String,
+    group_id: String,
+    max_backoff: Duration,
+}
+
+impl Handler {
+    pub(crate) fn new(config: &Config) -> Result<Self, WorkerError> {
+        Ok(Self {
+            client: telemetry::client::http_client(config.http_timeout)?,
+            dead_letters: DeadLetters::new(&config.kafka, config.max_backoff)?,
+            notification_url: config.notification_url.clone(),
+            billing_url: config.billing_url.clone(),
+            group_id: config.kafka.group_id.clone(),
+            max_backoff: config.max_backoff,
+        })
+    }
+
+    /// Handles `message` until it is done or `stop` is cancelled while waiting to retry.
+    pub(crate) async fn handle(&self, message: &OwnedMessage, stop: &CancellationToken) -> Handled {
+        let span = kafka::consumer_span(message, &self.group_id);
+        async {
+            let order = match parse(message) {
+                Ok(order) => order,
+                Err(reason) => return self.dead_letter(message, "invalid_message", &reason, stop).await,
+            };
+            let stands = match self.order_stands(&order, stop).await {
+                Answer::Final(stands) => stands,
+                Answer::Interrupted => return Handled::Interrupted,
+                Answer::Rejected(reason) => {
+                    return self.dead_letter(message, "rejected_by_billing", &reason, stop).await;
+                }
+            };
+            if !stands {
+                // eshop answered 503 and undid the order, but Kafka had kept the record.
+                tracing::Span::current().set_attribute("eshop.order.undone", true);
+                tracing::warn!(order.id = %order.order_id, "the order was undone; no email");
+                return Handled::Done;
+            }
+            match self.notify(&order, stop).await {
+                Answer::Final(()) => Handled::Done,
+                Answer::Interrupted => Handled::Interrupted,
+                Answer::Rejected(reason) => {
+                    self.dead_letter(message, "rejected_by_notification", &reason, stop)
+                        .await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        error_type: &str,
+        reason: &str,
+        stop: &CancellationToken,
+    ) -> Handled {
+        kafka::record_error(&tracing::Span::current(), error_type, &reason);
+        tracing::error!(reason, "this record can never be handled; dead-lettering it");
+        if self.dead_letters.send(message, reason, stop).await {
+            Handled::Done
+        } else {
+            Handled::Interrupted
+        }
+    }
+
+    /// Whether the order still stands: billing holds a charge for it that was
+    /// not refunded. Asks until billing answers with a payment list.
+    async fn order_stands(&self, order: &OrderPlaced, stop: &CancellationToken) -> Answer<bool> {
+        let url = format!("{}{}?order_id={}", self.billing_url, paths::PAYMENTS, order.order_id);
+        self.call_until_answered(
+            "billing",
+            stop,
+            |client| client.get(&url),
+            async |response| {
+                let payments: Vec<Payment> = response
+                    .json()
+                    .await
+                    .map_err(|err| format!("not a payment list: {err}"))?;
+                Ok(payments.iter().any(|payment| payment.status == PaymentStatus::Charged))
+            },
+        )
+        .await
+    }
+
+    /// Calls notification until it accepts.
+    async fn notify(&self, order: &OrderPlaced, stop: &CancellationToken) -> Answer<()> {
+        let request = EmailRequest {
+            order_id: order.order_id,
+            to: order.email.clone(),
+            subject: format!("Your order {} is confirmed", order.order_id),
+            body: format!(
+                "Thank you for your order of {} item(s), {:.2} {}. Tracking id {}, expected on {}.",
+                order.items.iter().map(|line| u64::from(line.quantity)).sum::<u64>(),
+                order.amount_cents as f64 / 100.0,
+                order.currency,
+                order.tracking_id,
+                order.estimated_delivery
+            ),
+        };
+        let url = format!("{}{}", self.notification_url, paths::SEND_EMAIL);
+        self.call_until_answered(
+            "notification",
+            stop,
+            |client| client.post(&url).json(&request),
+            async |_| Ok(()),
+        )
+        .await
+    }
+
+    /// Sends the request `build` makes and reads the answer with `read` until
+    /// both succeed, or the service rejects the request (400, 422: `Rejected`).
+    /// Anything else (no answer, 403, 404, 408, 409, 429, 5xx, an unreadable
+    /// body) is retried with backoff, or after the answer's `Retry-After`. Each
+    /// attempt is a CLIENT span of the current trace, marked with
+    /// `http.request.resend_count` from the second on.
+    async fn call_until_answered<T>(
+        &self,
+        service: &str,
+        stop: &CancellationToken,
+        build: impl Fn(&ClientWithMiddleware) -> reqwest_middleware::RequestBuilder,
+        read: impl AsyncFn(reqwest::Response) -> Result<T, String>,
+    ) -> Answer<T> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut resend_count = 0;
+        loop {
+            let attempt = resend_count + 1;
+            let wait = match build(&self.client)
+                .with_extension(ResendCount(resend_count))
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let status = response.status();
+                    match retry::verdict(status) {
+                        Verdict::Accepted => match read(response).await {
+                            Ok(value) => return Answer::Final(value),
+                            Err(err) => {
+                                tracing::warn!(
+                                    service,
+                                    error = retry::capped(&err),
+                                    attempt,
+                                    "unreadable answer; retrying"
+                                );
+                                backoff
+                            }
+                        },
+                        Verdict::Rejected => {
+                            let body = response.text().await.unwrap_or_default();
+                            return Answer::Rejected(format!("{service} answered {status}: {}", retry::capped(&body)));
+                        }
+                        Verdict::Retry => {
+                            let wait = retry::retry_after(response.headers()).unwrap_or(backoff);
+                            tracing::warn!(service, %status, attempt, ?wait, "call failed; retrying");
+                            wait
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(service, %err, attempt, "service unreachable; retrying");
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return Answer::Interrupted,
+                () = tokio::time::sleep(wait) => {}
+            }
+            backoff = (backoff * 2).min(self.max_backoff);
+            resend_count += 1;
+        }
+    }
+}
+
+fn parse(message: &OwnedMessage) -> Result<OrderPlaced, String> {
+    let payload = message.payload().ok_or("the record has no payload")?;
+    serde_json::from_slice(payload).map_err(|err| format!("not an OrderPlaced event: {err}"))
+}

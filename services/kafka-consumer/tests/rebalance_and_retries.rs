@@ -1,0 +1,220 @@
+//! The consumer under a rebalance, a partition stuck in retries, and a mesh policy that says 403.
+//!
+//! Real processes and the real broker; billing's answers to the consumer pass
+//! through a proxy that can drop them, and notification can be a stand-in.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use api::{EmailReceipt, EmailStatus, OrderLine, OrderPlaced};
+use axum::{Json, Router, http::StatusCode, response::IntoResponse as _, routing::post};
+use common::{checkout, placed, requests_for, wait_for_emails, wait_for_log};
+use rdkafka::{
+    ClientConfig,
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use test_support::{Fault, SpanKind, Stack, StackOptions, Trace, WAIT, spawn_app};
+use uuid::Uuid;
+
+/// An "order placed" event for an order billing never charged: handled at once, no email.
+fn uncharged_order() -> OrderPlaced {
+    OrderPlaced {
+        order_id: Uuid::new_v4(),
+        email: "never.charged@example.com".to_owned(),
+        items: vec![OrderLine {
+            sku: "BOOK-RUST".to_owned(),
+            quantity: 1,
+        }],
+        amount_cents: 3_999,
+        currency: "EUR".to_owned(),
+        tracking_id: "TRK-NONE".to_owned(),
+        estimated_delivery: "2026-11-24".to_owned(),
+    }
+}
+
+async fn produce_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .create()
+        .expect("producer");
+    for event in events {
+        let key = event.order_id.to_string();
+        let payload = serde_json::to_vec(event).expect("json");
+        producer
+            .send(
+                FutureRecord::to("eshop-topic")
+                    .partition(partition)
+                    .key(&key)
+                    .payload(&payload),
+                Timeout::After(WAIT),
+            )
+            .await
+            .expect("the broker acknowledges");
+    }
+}
+
+#[tokio::test]
+async fn a_second_consumer_takes_partitions_over_losing_and_repeating_nothing() {
+    let stack = Stack::start_with(StackOptions {
+        proxy_consumer_billing: true,
+        ..StackOptions::default()
+    })
+    .await;
+    // Each record takes a while, so the lanes hold records in flight and
+    // buffered when the partitions move: what a revoke must not hand out twice.
+    let billing = stack.consumer_billing.as_ref().expect("a proxy");
+    billing.set(Fault::AnswerLate(Duration::from_millis(700)), &["/payments"]);
+    let mut orders = Vec::new();
+    for _ in 0..10 {
+        orders.push(checkout(&stack).await);
+    }
+    let second = stack.start_another_consumer().await;
+    // Orders placed while the group rebalances.
+    for _ in 0..20 {
+        orders.push(checkout(&stack).await);
+    }
+    stack.wait_ready(&second).await;
+    for _ in 0..10 {
+        orders.push(checkout(&stack).await);
+    }
+    wait_for_log(&stack.consumer, "partitions revoked", 1).await;
+
+    let all: Vec<&str> = orders.iter().map(String::as_str).collect();
+    let sent = wait_for_emails(&stack, &all).await;
+    for order in &orders {
+        assert_eq!(requests_for(&sent, order), 1, "{order} was handled more than once");
+    }
+    // Each record was processed once, by one consumer: one CONSUMER span per order.
+    let consumed = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let consumed: Vec<&str> = spans
+                .iter()
+                .filter(|span| span.kind == SpanKind::Consumer)
+                .filter_map(|span| span.str_attribute("messaging.kafka.message.key"))
+                .collect();
+            all.iter()
+                .all(|order| consumed.contains(order))
+                .then(|| consumed.iter().map(|key| (*key).to_owned()).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    for order in &orders {
+        let times = consumed.iter().filter(|key| *key == order).count();
+        assert_eq!(times, 1, "{order} processed {times} times");
+    }
+}
+
+#[tokio::test]
+async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
+    let stack = Stack::start_with(StackOptions {
+        proxy_consumer_billing: true,
+        ..StackOptions::default()
+    })
+    .await;
+    let billing = stack.consumer_billing.as_ref().expect("a proxy");
+    // Billing's answer about one order on partition 0 is lost, again and again;
+    // behind it on the same partition, more records than a lane holds.
+    let stuck = uncharged_order();
+    billing.set(Fault::DropAnswer, &[&format!("/payments?order_id={}", stuck.order_id)]);
+    let behind: Vec<OrderPlaced> = (0..100).map(|_| uncharged_order()).collect();
+    produce_to(&stack, 0, std::slice::from_ref(&stuck)).await;
+    produce_to(&stack, 0, &behind).await;
+    billing.wait_for_answers(2).await;
+
+    // Orders on the other partitions are emailed meanwhile; those on partition 0 wait.
+    let (mut flowing, mut waiting) = (Vec::new(), Vec::new());
+    while flowing.len() < 5 {
+        let (order, partition, _) = placed(&stack).await;
+        if partition == 0 {
+            waiting.push(order)
+        } else {
+            flowing.push(order)
+        }
+    }
+    let refs: Vec<&str> = flowing.iter().map(String::as_str).collect();
+    let sent = wait_for_emails(&stack, &refs).await;
+    assert!(
+        waiting
+            .iter()
+            .all(|order| sent.iter().all(|email| email["order_id"] != order.as_str())),
+        "partition 0 is still held by its stuck record: {sent:?}"
+    );
+    // Its lane is full, so partition 0 was paused rather than the poll loop blocked.
+    wait_for_log(&stack.consumer, "partition paused", 1).await;
+
+    // Billing answers again: partition 0 resumes where it paused, nothing lost or repeated.
+    billing.set(Fault::None, &[]);
+    let all: Vec<&str> = flowing.iter().chain(&waiting).map(String::as_str).collect();
+    let sent = wait_for_emails(&stack, &all).await;
+    for order in &all {
+        assert_eq!(requests_for(&sent, order), 1);
+    }
+    wait_for_log(&stack.consumer, "partition resumed", 1).await;
+}
+
+#[tokio::test]
+async fn a_403_from_notification_is_retried_not_dead_lettered() {
+    // A stand-in for notification behind a mesh policy that is fixed after two tries.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let notification = spawn_app(Router::new().route(
+        "/sendEmail",
+        post({
+            let calls = calls.clone();
+            move |Json(request): Json<api::EmailRequest>| async move {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return (StatusCode::FORBIDDEN, "RBAC: access denied").into_response();
+                }
+                Json(EmailReceipt {
+                    order_id: request.order_id,
+                    status: EmailStatus::Sent,
+                })
+                .into_response()
+            }
+        }),
+    ))
+    .await;
+    let stack = Stack::start_with(StackOptions {
+        consumer_env: vec![("NOTIFICATION_URL".to_owned(), notification.url(""))],
+        ..StackOptions::default()
+    })
+    .await;
+    let response = stack.get("/checkout", &[]).await;
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    let trace_id = body["trace_id"].as_str().expect("trace id").to_owned();
+
+    let trace = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let trace = Trace::new(spans.iter().filter(|span| span.trace_id == trace_id).cloned().collect());
+            trace
+                .has("kafka-consumer", SpanKind::Consumer, "process eshop-topic")
+                .then_some(trace)
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    let consumer = trace.one("kafka-consumer", SpanKind::Consumer, "process eshop-topic");
+    assert!(!consumer.is_error(), "{}", trace.render());
+    let attempts = trace
+        .children_of(consumer)
+        .into_iter()
+        .filter(|span| span.name == "POST /sendEmail")
+        .count();
+    assert_eq!(attempts, 3, "two 403s, then accepted:\n{}", trace.render());
+    assert!(
+        !trace.has("kafka-consumer", SpanKind::Producer, "send eshop-topic.dlq"),
+        "nothing dead-lettered:\n{}",
+        trace.render()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
