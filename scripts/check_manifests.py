@@ -9,6 +9,13 @@
    name real hosts, subsets, gateways and service accounts, images are the ones
    `make docker-build` produces, probes hit paths the services serve, and the
    Dockerfile builds binaries that exist.
+3. The telemetry pipeline (Compose files in docker/observability/, the same
+   configuration in ConfigMaps in k8s/): the collector's pipelines name
+   receivers, processors, connectors and exporters that are defined, every
+   connector both ends a pipeline and starts one, exporters point at services
+   that exist; Jaeger's metrics backend is the Prometheus service; Prometheus
+   scrapes targets that exist, the collector's among them; mounted config
+   files and ConfigMaps exist.
 
 Usage: scripts/check-manifests.sh [--self-test]   (prints problems, exits 1 on any)
 """
@@ -39,6 +46,9 @@ ISTIO_ACCOUNTS = {("istio-system", "istio-ingressgateway-service-account")}
 # Env vars that name another component, as a URL or as host:port.
 ADDRESS_VARS = re.compile(r"(_URL|_ENDPOINT|^KAFKA_BOOTSTRAP_SERVERS)$")
 NOT_DEPLOYED = ("schemas/", "faults/", "istio/istio-operator.yaml")
+OBSERVABILITY = ROOT / "docker" / "observability"
+# Collector configuration sections a pipeline may name, by pipeline field.
+PIPELINE_FIELDS = {"receivers": ("receivers", "connectors"), "processors": ("processors",), "exporters": ("exporters", "connectors")}
 
 
 def load_documents() -> list[tuple[str, dict]]:
@@ -64,11 +74,20 @@ def name(doc: dict) -> str:
 class Manifests:
     """The parsed manifests and Compose file, indexed for cross-reference checks."""
 
-    def __init__(self, docs: list[tuple[str, dict]], compose: dict, images: set[str], binaries: set[str]):
+    def __init__(self, docs: list[tuple[str, dict]], compose: dict, images: set[str], binaries: set[str],
+                 files: dict[str, dict] | None = None):
         self.docs = docs
         self.compose = compose
         self.images = images
         self.binaries = binaries
+        # Compose's mounted config files, parsed, by path relative to docker/.
+        self.files = files or {}
+        # ConfigMap entries holding YAML, parsed, by (namespace, name, key).
+        self.config_maps = {
+            (namespace(doc), name(doc), key): yaml.safe_load(value)
+            for _, doc in docs if doc.get("kind") == "ConfigMap"
+            for key, value in doc.get("data", {}).items() if key.endswith((".yaml", ".yml"))
+        }
         self.problems: list[str] = []
 
     def kind(self, kind: str) -> list[tuple[str, dict]]:
@@ -289,6 +308,114 @@ class Manifests:
             if service not in staged or service not in built:
                 self.problem("docker/Dockerfile", f"has no build and stage for {service} (make docker-build expects one)")
 
+    # -- the telemetry pipeline ------------------------------------------------
+
+    def compose_resolve(self, host: str, port: int) -> str | None:
+        """Why host:port is not a Compose service (None when it is; Compose publishes every container port)."""
+        return None if host in self.compose.get("services", {}) else f"{host} is not a Compose service"
+
+    def check_collector(self, where: str, config: dict, resolve) -> None:
+        defined = {section: set((config.get(section) or {}).keys()) for section in ("receivers", "processors", "exporters", "connectors")}
+        used = {section: set() for section in defined}
+        connector_ends, connector_starts = set(), set()
+        for pipeline, spec in (config.get("service", {}).get("pipelines") or {}).items():
+            for field, sections in PIPELINE_FIELDS.items():
+                for component in spec.get(field, []):
+                    section = next((s for s in sections if component in defined[s]), None)
+                    if section is None:
+                        self.problem(where, f"pipeline {pipeline} names {field[:-1]} {component}, which is not defined")
+                        continue
+                    used[section].add(component)
+                    if section == "connectors":
+                        (connector_ends if field == "exporters" else connector_starts).add(component)
+        for connector in defined["connectors"]:
+            if connector not in connector_ends or connector not in connector_starts:
+                self.problem(where, f"connector {connector} must end one pipeline and start another")
+        for section in ("receivers", "processors", "exporters"):
+            for component in defined[section] - used[section]:
+                self.problem(where, f"{section[:-1]} {component} is defined but in no pipeline")
+        for exporter, spec in (config.get("exporters") or {}).items():
+            if exporter.split("/")[0] in ("otlp", "otlphttp") and spec and "endpoint" in spec:
+                host, port = split_address(spec["endpoint"])
+                if host is None:
+                    self.problem(where, f"exporter {exporter}: {spec['endpoint']!r} has no host:port")
+                elif why := resolve(host, port):
+                    self.problem(where, f"exporter {exporter}: {why}")
+
+    def check_jaeger(self, where: str, config: dict, resolve) -> None:
+        self.check_collector(where, config, resolve)
+        extensions = config.get("extensions") or {}
+        storage = extensions.get("jaeger_storage") or {}
+        query = (extensions.get("jaeger_query") or {}).get("storage") or {}
+        backends = storage.get("metric_backends") or {}
+        if query.get("metrics") not in backends:
+            self.problem(where, f"jaeger_query's metrics storage {query.get('metrics')!r} is not a metric backend: no Monitor tab")
+        for backend_name, backend in backends.items():
+            endpoint = (backend.get("prometheus") or {}).get("endpoint", "")
+            host, port = split_address(endpoint)
+            if host is None or host.split(".")[0] != "prometheus":
+                self.problem(where, f"metric backend {backend_name}: {endpoint!r} is not the Prometheus service")
+            elif why := resolve(host, port):
+                self.problem(where, f"metric backend {backend_name}: {why}")
+
+    def check_prometheus(self, where: str, config: dict, resolve, collector: str) -> None:
+        targets = [target for job in config.get("scrape_configs", []) for static in job.get("static_configs", [])
+                   for target in static.get("targets", [])]
+        for target in targets:
+            host, port = split_address(target)
+            if host is None:
+                self.problem(where, f"target {target!r} is not host:port")
+            elif why := resolve(host, port):
+                self.problem(where, f"target {target}: {why}")
+        if not any(split_address(target)[0] in (collector, f"{collector}.observability.svc.cluster.local") and
+                   split_address(target)[1] == 8889 for target in targets):
+            self.problem(where, f"does not scrape the collector's span metrics ({collector}:8889)")
+
+    def check_observability(self) -> None:
+        services = self.compose.get("services", {})
+        for svc_name, svc in services.items():
+            for volume in svc.get("volumes", []):
+                source = str(volume).split(":")[0]
+                if source.startswith("./") and source[2:] not in self.files:
+                    self.problem(f"docker/compose.yaml {svc_name}", f"mounts {source}, which does not exist")
+        compose_files = {
+            "otel-collector": "observability/otel-collector.yaml",
+            "jaeger": "observability/jaeger.yaml",
+            "prometheus": "observability/prometheus.yml",
+        }
+        for service, path in compose_files.items():
+            if service not in services or path not in self.files:
+                self.problem("docker/compose.yaml", f"no {service} service with docker/{path}")
+        collector = self.files.get(compose_files["otel-collector"])
+        if collector is not None:
+            self.check_collector("docker/" + compose_files["otel-collector"], collector, self.compose_resolve)
+        jaeger = self.files.get(compose_files["jaeger"])
+        if jaeger is not None:
+            self.check_jaeger("docker/" + compose_files["jaeger"], jaeger, self.compose_resolve)
+        prometheus = self.files.get(compose_files["prometheus"])
+        if prometheus is not None:
+            self.check_prometheus("docker/" + compose_files["prometheus"], prometheus, self.compose_resolve, "otel-collector")
+
+        k8s = lambda host, port: self.resolve(host, port, "observability")
+        wanted = {
+            ("observability", "otel-collector", "config.yaml"): lambda where, c: self.check_collector(where, c, k8s),
+            ("observability", "jaeger-config", "config.yaml"): lambda where, c: self.check_jaeger(where, c, k8s),
+            ("observability", "prometheus", "prometheus.yml"): lambda where, c: self.check_prometheus(where, c, k8s, "otel-collector"),
+        }
+        for (ns, config_map, key), check in wanted.items():
+            config = self.config_maps.get((ns, config_map, key))
+            where = f"k8s ConfigMap {ns}/{config_map} {key}"
+            if config is None:
+                self.problem(where, "does not exist")
+            else:
+                check(where, config)
+        config_maps = {(ns, cm) for ns, cm, _ in self.config_maps}
+        for path, workload in self.workloads():
+            for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+                cm = volume.get("configMap", {}).get("name")
+                if cm is not None and (namespace(workload), cm) not in config_maps:
+                    self.problem(f"k8s/{path} {name(workload)}", f"mounts ConfigMap {cm}, which does not exist")
+
     def run(self) -> list[str]:
         self.check_schemas()
         self.check_kustomization()
@@ -299,6 +426,7 @@ class Manifests:
         self.check_tracing_provider()
         self.check_compose()
         self.check_dockerfile()
+        self.check_observability()
         return self.problems
 
 
@@ -360,6 +488,13 @@ def self_test(baseline: Manifests) -> list[str]:
         "VirtualService subset": lambda m: find(m, "VirtualService", "eshop")["spec"]["http"][0]["route"][0]["destination"].update(subset="v2"),
         "Compose URL": lambda m: m.compose["services"]["eshop"]["environment"].update(BILLING_URL="http://biling:8080"),
         "Compose schema": lambda m: m.compose["services"]["eshop"].update(ports="8080"),
+        "collector exporter undefined": lambda m: m.files["observability/otel-collector.yaml"]["service"]["pipelines"]["traces"]["exporters"].append("zipkin"),
+        "collector connector unused": lambda m: m.config_maps[("observability", "otel-collector", "config.yaml")]["service"]["pipelines"]["metrics"].update(receivers=["otlp"]),
+        "collector exporter to a missing Service": lambda m: m.config_maps[("observability", "otel-collector", "config.yaml")]["exporters"]["otlp/jaeger"].update(endpoint="jaeger.observability.svc.cluster.local:4317"),
+        "Jaeger metrics not on Prometheus": lambda m: m.config_maps[("observability", "jaeger-config", "config.yaml")]["extensions"]["jaeger_storage"]["metric_backends"]["prometheus_store"]["prometheus"].update(endpoint="http://prometheus.observability.svc.cluster.local:9091"),
+        "Compose Jaeger without metrics": lambda m: m.files["observability/jaeger.yaml"]["extensions"]["jaeger_query"]["storage"].pop("metrics"),
+        "Prometheus target missing": lambda m: m.files["observability/prometheus.yml"]["scrape_configs"][0]["static_configs"][0].update(targets=["otel-collector:8890"]),
+        "ConfigMap not found": lambda m: find(m, "Deployment", "jaeger")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="jaeger-cfg"),
     }
     failures = []
     for label, edit in breaks.items():
@@ -369,7 +504,9 @@ def self_test(baseline: Manifests) -> list[str]:
 
 
 def main() -> int:
-    manifests = Manifests(load_documents(), yaml.safe_load(COMPOSE.read_text()), docker_images(), workspace_binaries())
+    files = {path.relative_to(COMPOSE.parent).as_posix(): yaml.safe_load(path.read_text())
+             for path in sorted(OBSERVABILITY.glob("*.y*ml"))}
+    manifests = Manifests(load_documents(), yaml.safe_load(COMPOSE.read_text()), docker_images(), workspace_binaries(), files)
     pristine = copy.deepcopy(manifests)
     problems = manifests.run()
     if "--self-test" in sys.argv[1:] and not problems:
@@ -378,7 +515,7 @@ def main() -> int:
         print(problem)
     kinds = sorted({doc.get("kind") for _, doc in manifests.docs})
     print(f"{'FAILED' if problems else 'ok'}: {len(manifests.docs)} Kubernetes/Istio objects ({', '.join(kinds)}), "
-          f"{len(manifests.compose.get('services', {}))} Compose services, docker/Dockerfile; {len(problems)} problems")
+          f"{len(manifests.compose.get('services', {}))} Compose services, {len(files)} Compose config files, docker/Dockerfile; {len(problems)} problems")
     return 1 if problems else 0
 
 
