@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker clean check-manifests images print-image-prefix docker-build up down \
+.PHONY: help build run test lint fmt broker prometheus clean check-manifests images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace bench soak cluster cluster-down
 
 CARGO ?= cargo
@@ -28,10 +28,13 @@ build: ## Build every binary of the workspace
 broker: ## Install the Tansu broker once (reused afterwards)
 	@scripts/install-tansu.sh >/dev/null
 
+prometheus: ## Install Prometheus (Debian package) once, for the exemplar test (reused afterwards)
+	@scripts/install-prometheus.sh >/dev/null
+
 run: broker ## Run broker, six services and the trace view; Ctrl-C stops all
 	@scripts/run-local.sh
 
-test: broker build check-manifests ## Unit, fault and end-to-end trace tests, and the offline manifest checks
+test: broker prometheus build check-manifests ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
 check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-references

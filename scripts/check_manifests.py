@@ -21,6 +21,13 @@
    mesh root; the ingress identities; ambient mode's waypoint; NetworkPolicies;
    Jaeger's store against its limit; Compose healthchecks; the kind config's
    port mappings; shellcheck on the scripts.
+4. The telemetry pipeline (Compose files in docker/observability/, the same
+   configuration in ConfigMaps in k8s/): the collector's pipelines name
+   receivers, processors, connectors and exporters that are defined, every
+   connector both ends a pipeline and starts one, exporters point at services
+   that exist; Jaeger's metrics backend is the Prometheus service; Prometheus
+   scrapes targets that exist, the collector's among them; mounted config
+   files and ConfigMaps exist.
 
 Usage: scripts/check-manifests.sh [--self-test]   (prints problems, exits 1 on any)
 """
@@ -81,6 +88,9 @@ JAEGER_TRACE_BYTES = 64 << 10
 # (https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/).
 HTTP_PROTOCOLS = ("http", "http2", "grpc", "grpc-web")
 KIND_NODEPORTS = {31380, 30088}
+OBSERVABILITY = ROOT / "docker" / "observability"
+# Collector configuration sections a pipeline may name, by pipeline field.
+PIPELINE_FIELDS = {"receivers": ("receivers", "connectors"), "processors": ("processors",), "exporters": ("exporters", "connectors")}
 
 
 def name(doc: dict) -> str:
@@ -288,8 +298,16 @@ class Manifests:
     """One rendering (a mode) plus the files applied beside it, indexed for cross-reference checks."""
 
     def __init__(self, mode: str, docs: list[dict], extra: list[dict], compose: dict, images: set[str],
-                 binaries: set[str], kind_config: dict, scripts: dict[str, str]):
+                 binaries: set[str], kind_config: dict, scripts: dict[str, str], files: dict[str, dict]):
         self.mode = mode
+        # Compose's mounted config files, parsed, by path relative to docker/.
+        self.files = files
+        # ConfigMap entries holding YAML, parsed, by (namespace, name, key).
+        self.config_maps = {
+            (namespace(doc), name(doc), key): yaml.safe_load(value)
+            for doc in docs if doc.get("kind") == "ConfigMap"
+            for key, value in doc.get("data", {}).items() if key.endswith((".yaml", ".yml"))
+        }
         self.docs = docs
         self.extra = extra
         self.compose = compose
@@ -731,7 +749,7 @@ class Manifests:
             guarded = {}
             if any("KAFKA_PROCESS_ROLES" in env_of(c) for c in template["spec"]["containers"]):
                 guarded = {"kafka": "only the suite may reach Kafka"}
-            elif any(c["image"].startswith("jaegertracing/") for c in template["spec"]["containers"]):
+            elif any(c["image"].startswith(("jaegertracing/", "otel/opentelemetry-collector")) for c in template["spec"]["containers"]):
                 guarded = {"otlp-grpc": "only the suite and the mesh may send spans", "otlp-http": "only the suite and the mesh may send spans"}
             if not guarded:
                 continue
@@ -855,6 +873,120 @@ class Manifests:
                 for line in result.stdout.splitlines():
                     self.problem(script, line.split(":", 1)[1] if ":" in line else line)
 
+    # -- the telemetry pipeline ------------------------------------------------
+
+    def compose_resolve(self, host: str, port: int) -> str | None:
+        """Why host:port is not a Compose service (None when it is; Compose publishes every container port)."""
+        return None if host in self.compose.get("services", {}) else f"{host} is not a Compose service"
+
+    def check_collector(self, where: str, config: dict, resolve) -> None:
+        defined = {section: set((config.get(section) or {}).keys()) for section in ("receivers", "processors", "exporters", "connectors")}
+        used = {section: set() for section in defined}
+        connector_ends, connector_starts = set(), set()
+        for pipeline, spec in (config.get("service", {}).get("pipelines") or {}).items():
+            for field, sections in PIPELINE_FIELDS.items():
+                for component in spec.get(field, []):
+                    section = next((s for s in sections if component in defined[s]), None)
+                    if section is None:
+                        self.problem(where, f"pipeline {pipeline} names {field[:-1]} {component}, which is not defined")
+                        continue
+                    used[section].add(component)
+                    if section == "connectors":
+                        (connector_ends if field == "exporters" else connector_starts).add(component)
+        for connector in defined["connectors"]:
+            if connector not in connector_ends or connector not in connector_starts:
+                self.problem(where, f"connector {connector} must end one pipeline and start another")
+        for section in ("receivers", "processors", "exporters"):
+            for component in defined[section] - used[section]:
+                self.problem(where, f"{section[:-1]} {component} is defined but in no pipeline")
+        for exporter, spec in (config.get("exporters") or {}).items():
+            if exporter.split("/")[0] in ("otlp", "otlphttp") and spec and "endpoint" in spec:
+                host, port = split_address(spec["endpoint"])
+                if host is None:
+                    self.problem(where, f"exporter {exporter}: {spec['endpoint']!r} has no host:port")
+                elif why := resolve(host, port):
+                    self.problem(where, f"exporter {exporter}: {why}")
+
+    def check_jaeger_config(self, where: str, config: dict, resolve) -> None:
+        self.check_collector(where, config, resolve)
+        extensions = config.get("extensions") or {}
+        storage = extensions.get("jaeger_storage") or {}
+        query = (extensions.get("jaeger_query") or {}).get("storage") or {}
+        backends = storage.get("metric_backends") or {}
+        if query.get("metrics") not in backends:
+            self.problem(where, f"jaeger_query's metrics storage {query.get('metrics')!r} is not a metric backend: no Monitor tab")
+        for backend_name, backend in backends.items():
+            endpoint = (backend.get("prometheus") or {}).get("endpoint", "")
+            host, port = split_address(endpoint)
+            if host is None or host.split(".")[0] != "prometheus":
+                self.problem(where, f"metric backend {backend_name}: {endpoint!r} is not the Prometheus service")
+            elif why := resolve(host, port):
+                self.problem(where, f"metric backend {backend_name}: {why}")
+
+    def check_prometheus(self, where: str, config: dict, resolve, collector: str) -> None:
+        targets = [target for job in config.get("scrape_configs", []) for static in job.get("static_configs", [])
+                   for target in static.get("targets", [])]
+        for target in targets:
+            host, port = split_address(target)
+            if host is None:
+                self.problem(where, f"target {target!r} is not host:port")
+            elif why := resolve(host, port):
+                self.problem(where, f"target {target}: {why}")
+        if not any(split_address(target)[0] in (collector, f"{collector}.observability.svc.cluster.local") and
+                   split_address(target)[1] == 8889 for target in targets):
+            self.problem(where, f"does not scrape the collector's span metrics ({collector}:8889)")
+
+    def check_observability(self) -> None:
+        if self.mode == "sidecar":
+            self.check_compose_observability()
+        self.check_k8s_observability()
+
+    def check_compose_observability(self) -> None:
+        services = self.compose.get("services", {})
+        for svc_name, svc in services.items():
+            for volume in svc.get("volumes", []):
+                source = str(volume).split(":")[0]
+                if source.startswith("./") and source[2:] not in self.files:
+                    self.problem(f"docker/compose.yaml {svc_name}", f"mounts {source}, which does not exist")
+        compose_files = {
+            "otel-collector": "observability/otel-collector.yaml",
+            "jaeger": "observability/jaeger.yaml",
+            "prometheus": "observability/prometheus.yml",
+        }
+        for service, path in compose_files.items():
+            if service not in services or path not in self.files:
+                self.problem("docker/compose.yaml", f"no {service} service with docker/{path}")
+        collector = self.files.get(compose_files["otel-collector"])
+        if collector is not None:
+            self.check_collector("docker/" + compose_files["otel-collector"], collector, self.compose_resolve)
+        jaeger = self.files.get(compose_files["jaeger"])
+        if jaeger is not None:
+            self.check_jaeger_config("docker/" + compose_files["jaeger"], jaeger, self.compose_resolve)
+        prometheus = self.files.get(compose_files["prometheus"])
+        if prometheus is not None:
+            self.check_prometheus("docker/" + compose_files["prometheus"], prometheus, self.compose_resolve, "otel-collector")
+
+    def check_k8s_observability(self) -> None:
+        k8s = lambda host, port: self.resolve(host, port, "observability")
+        wanted = {
+            ("observability", "otel-collector", "config.yaml"): lambda where, c: self.check_collector(where, c, k8s),
+            ("observability", "jaeger-config", "config.yaml"): lambda where, c: self.check_jaeger_config(where, c, k8s),
+            ("observability", "prometheus", "prometheus.yml"): lambda where, c: self.check_prometheus(where, c, k8s, "otel-collector"),
+        }
+        for (ns, config_map, key), check in wanted.items():
+            config = self.config_maps.get((ns, config_map, key))
+            where = f"[{self.mode}] k8s ConfigMap {ns}/{config_map} {key}"
+            if config is None:
+                self.problem(where, "does not exist")
+            else:
+                check(where, config)
+        config_maps = {(namespace(doc), name(doc)) for doc in self.kind("ConfigMap")}
+        for workload in self.workloads():
+            for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+                cm = volume.get("configMap", {}).get("name")
+                if cm is not None and (namespace(workload), cm) not in config_maps:
+                    self.problem(self.where(workload), f"mounts ConfigMap {cm}, which does not exist")
+
     def run(self) -> list[str]:
         self.check_schemas()
         self.check_services()
@@ -871,6 +1003,7 @@ class Manifests:
         self.check_network_policies()
         self.check_jaeger()
         self.check_kind_config()
+        self.check_observability()
         if self.mode == "sidecar":
             self.check_compose()
             self.check_dockerfile()
@@ -927,6 +1060,8 @@ class Inputs:
         self.binaries = workspace_binaries()
         self.scripts = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "scripts").glob("*.sh"))}
         self.scripts[".ci/run"] = (ROOT / ".ci" / "run").read_text()
+        self.files = {path.relative_to(COMPOSE.parent).as_posix(): yaml.safe_load(path.read_text())
+                      for path in sorted(OBSERVABILITY.glob("*.y*ml"))}
         # File edits the self-test makes: (path relative to k8s, mutate(docs)).
         self.file_edits: dict[str, object] = {}
 
@@ -958,7 +1093,8 @@ def check(inputs: Inputs, cross_check: bool = False) -> list[str]:
         if cross_check:
             problems += compare_with_kubectl(mode, docs)
         extra = [d for rel, docs_ in inputs.extra.items() if ON_DEMAND[rel] == mode for d in docs_]
-        manifests = Manifests(mode, docs, copy.deepcopy(extra), inputs.compose, inputs.images, inputs.binaries, inputs.kind_config, inputs.scripts)
+        manifests = Manifests(mode, docs, copy.deepcopy(extra), inputs.compose, inputs.images, inputs.binaries, inputs.kind_config,
+                              inputs.scripts, inputs.files)
         problems += manifests.run()
     return problems
 
@@ -1015,6 +1151,13 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
         else:
             next(e for e in env if e["name"] == var)["value"] = value
 
+    def config_map(docs, wanted: str, key: str, edit) -> None:
+        """Edits the YAML held in a ConfigMap entry."""
+        doc = find(docs, "ConfigMap", wanted)
+        config = yaml.safe_load(doc["data"][key])
+        edit(config)
+        doc["data"][key] = yaml.safe_dump(config, sort_keys=False)
+
     def file(relative: str, edit):
         return lambda inputs: inputs.file_edits.__setitem__(relative, edit)
 
@@ -1065,6 +1208,14 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
         "Compose dependency only started": lambda inputs: inputs.compose["services"]["eshop"]["depends_on"]["billing"].update(condition="service_started"),
         "kind config unknown field": lambda inputs: inputs.kind_config["nodes"][0].update(extraPortMapping=[]),
         "kind config without the Jaeger port": lambda inputs: inputs.kind_config["nodes"][0]["extraPortMappings"].pop(1),
+        # The telemetry pipeline.
+        "collector exporter undefined": lambda inputs: inputs.files["observability/otel-collector.yaml"]["service"]["pipelines"]["traces"]["exporters"].append("zipkin"),
+        "collector connector unused": file("base/observability/otel-collector.yaml", lambda d: config_map(d, "otel-collector", "config.yaml", lambda c: c["service"]["pipelines"]["metrics"].update(receivers=["otlp"]))),
+        "collector exporter to a missing Service": file("base/observability/otel-collector.yaml", lambda d: config_map(d, "otel-collector", "config.yaml", lambda c: c["exporters"]["otlp/jaeger"].update(endpoint="jaeger.observability.svc.cluster.local:4317"))),
+        "Jaeger metrics not on Prometheus": file("base/jaeger/jaeger.yaml", lambda d: config_map(d, "jaeger-config", "config.yaml", lambda c: c["extensions"]["jaeger_storage"]["metric_backends"]["prometheus_store"]["prometheus"].update(endpoint="http://prometheus.observability.svc.cluster.local:9091"))),
+        "Compose Jaeger without metrics": lambda inputs: inputs.files["observability/jaeger.yaml"]["extensions"]["jaeger_query"]["storage"].pop("metrics"),
+        "Prometheus target missing": lambda inputs: inputs.files["observability/prometheus.yml"]["scrape_configs"][0]["static_configs"][0].update(targets=["otel-collector:8890"]),
+        "ConfigMap not found": file("base/jaeger/jaeger.yaml", lambda d: find(d, "Deployment", "jaeger")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="jaeger-cfg")),
         "shell script shellcheck flags": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + "\nrm -rf $UNQUOTED/*\n"}),
     }
     failures = []
@@ -1091,7 +1242,8 @@ def main() -> int:
     renderer = "own renderer, equal to kubectl kustomize" if shutil.which("kubectl") else "own renderer (kubectl absent: not cross-checked)"
     counts = {mode: len(render(ROOT / path)) for mode, path in RENDERS.items()}
     print(f"{'FAILED' if problems else 'ok'}: {counts['sidecar']} objects (sidecar), {counts['ambient']} (ambient), {renderer}; "
-          f"{sum(len(d) for d in inputs.extra.values())} applied on demand; {len(inputs.compose.get('services', {}))} Compose services; "
+          f"{sum(len(d) for d in inputs.extra.values())} applied on demand; {len(inputs.compose.get('services', {}))} Compose services, "
+          f"{len(inputs.files)} Compose config files; "
           f"kind config; docker/Dockerfile; {len(inputs.scripts)} shell scripts; {len(problems)} problems{note}")
     return 1 if problems else 0
 

@@ -49,8 +49,11 @@ if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
   fi
   export OTEL_EXPORTER_OTLP_ENDPOINT="http://$SINK_ADDR"
 fi
-# Export every half second rather than every five, so traces show promptly.
+# Export every half second rather than every five, so traces (and their log
+# records) show promptly; metrics every 10 s rather than 60.
 export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}"
+export OTEL_BLRP_SCHEDULE_DELAY="${OTEL_BLRP_SCHEDULE_DELAY:-500}"
+export OTEL_METRIC_EXPORT_INTERVAL="${OTEL_METRIC_EXPORT_INTERVAL:-10000}"
 
 if listening "127.0.0.1:$BROKER_PORT"; then
   echo "port $BROKER_PORT is taken: set BROKER_PORT to run the embedded broker elsewhere" >&2
@@ -98,13 +101,21 @@ done
 
 cat <<MSG
 
-The eshop suite is running (logs in $LOGS/, traces exported to $OTEL_EXPORTER_OTLP_ENDPOINT).
+The eshop suite is running (logs in $LOGS/, traces, metrics and log records
+exported over OTLP to $OTEL_EXPORTER_OTLP_ENDPOINT).
 
   curl localhost:8080/checkout
   curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' localhost:8080/checkout
   curl -H 'content-type: application/json' \\
        -d '{"email":"jane.doe@example.com","items":[{"sku":"TSHIRT-OTEL","quantity":2}]}' localhost:8080/checkout
 
-Each finished trace is printed below as a tree. Ctrl-C stops everything.
+Metrics, OpenMetrics text with exemplars (trace_id, span_id) on the duration
+histograms, for Prometheus: GET /metrics on every service's port, e.g.
+
+  curl localhost:8080/metrics   # eshop; inventory 8081, billing 8082, delivery 8083,
+                                # notification 8084, kafka-consumer 8085
+
+Each finished trace is printed below as a tree, each span's log records under
+it. Ctrl-C stops everything.
 MSG
 wait

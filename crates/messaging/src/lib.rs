@@ -82,7 +82,10 @@ impl KafkaSettings {
             .set("auto.offset.reset", "earliest")
             // A topic created (or re-created) after the consumer joined is
             // noticed within 10 s instead of librdkafka's 5 minutes.
-            .set("topic.metadata.refresh.interval.ms", "10000");
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            // Statistics every 5 s carry each partition's consumer lag, which
+            // the telemetry crate records as a metric.
+            .set("statistics.interval.ms", "5000");
         self.apply_overrides(config)
     }
 

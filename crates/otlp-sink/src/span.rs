@@ -44,13 +44,14 @@ impl SpanKind {
     }
 }
 
-/// An attribute's value; arrays and maps are kept as their debug text.
+/// An attribute's value; maps and bytes are kept as their debug text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttributeValue {
     String(String),
     Int(i64),
     Double(f64),
     Bool(bool),
+    Array(Vec<AttributeValue>),
     Other(String),
 }
 
@@ -69,12 +70,23 @@ impl AttributeValue {
         }
     }
 
-    fn from_proto(value: Option<&AnyValue>) -> Self {
+    /// The elements of a string array, or `None` for any other value.
+    pub fn as_str_array(&self) -> Option<Vec<&str>> {
+        match self {
+            Self::Array(values) => values.iter().map(Self::as_str).collect(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_proto(value: Option<&AnyValue>) -> Self {
         match value.and_then(|value| value.value.as_ref()) {
             Some(Value::StringValue(value)) => Self::String(value.clone()),
             Some(Value::IntValue(value)) => Self::Int(*value),
             Some(Value::DoubleValue(value)) => Self::Double(*value),
             Some(Value::BoolValue(value)) => Self::Bool(*value),
+            Some(Value::ArrayValue(array)) => {
+                Self::Array(array.values.iter().map(|value| Self::from_proto(Some(value))).collect())
+            }
             Some(other) => Self::Other(format!("{other:?}")),
             None => Self::Other(String::new()),
         }
@@ -133,6 +145,22 @@ impl SpanRecord {
     }
 }
 
+/// The `service.name` of an OTLP resource.
+pub(crate) fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    resource
+        .and_then(|resource| find(&resource.attributes, "service.name"))
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+/// Attributes as a map, values decoded.
+pub(crate) fn attributes(attributes: &[KeyValue]) -> BTreeMap<String, AttributeValue> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), AttributeValue::from_proto(kv.value.as_ref())))
+        .collect()
+}
+
 /// Decodes the body of an OTLP/HTTP `POST /v1/traces` (binary protobuf).
 pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::DecodeError> {
     Ok(records(ExportTraceServiceRequest::decode(body)?))
@@ -143,12 +171,7 @@ pub fn decode_export_request(body: &[u8]) -> Result<Vec<SpanRecord>, prost::Deco
 pub fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut spans = Vec::new();
     for resource_spans in request.resource_spans {
-        let service = resource_spans
-            .resource
-            .as_ref()
-            .and_then(|resource| find(&resource.attributes, "service.name"))
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown_service".to_owned());
+        let service = service_name(resource_spans.resource.as_ref());
         for scope_spans in resource_spans.scope_spans {
             for span in scope_spans.spans {
                 spans.push(SpanRecord {
@@ -160,11 +183,7 @@ pub fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
                     service: service.clone(),
                     start_unix_nanos: span.start_time_unix_nano,
                     end_unix_nanos: span.end_time_unix_nano,
-                    attributes: span
-                        .attributes
-                        .iter()
-                        .map(|kv| (kv.key.clone(), AttributeValue::from_proto(kv.value.as_ref())))
-                        .collect(),
+                    attributes: attributes(&span.attributes),
                     status: match span.status {
                         Some(status) if status.code == StatusCode::Error as i32 => SpanStatus::Error(status.message),
                         Some(status) if status.code == StatusCode::Ok as i32 => SpanStatus::Ok,
@@ -185,14 +204,14 @@ pub fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     spans
 }
 
-fn find(attributes: &[KeyValue], key: &str) -> Option<AttributeValue> {
+pub(crate) fn find(attributes: &[KeyValue], key: &str) -> Option<AttributeValue> {
     attributes
         .iter()
         .find(|kv| kv.key == key)
         .map(|kv| AttributeValue::from_proto(kv.value.as_ref()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
         .iter()
@@ -200,4 +219,15 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(out, "{byte:02x}");
             out
         })
+}
+
+/// An attribute value as log-line text.
+pub(crate) fn display(value: &AttributeValue) -> String {
+    match value {
+        AttributeValue::String(text) | AttributeValue::Other(text) => text.clone(),
+        AttributeValue::Int(value) => value.to_string(),
+        AttributeValue::Double(value) => value.to_string(),
+        AttributeValue::Bool(value) => value.to_string(),
+        AttributeValue::Array(values) => format!("[{}]", values.iter().map(display).collect::<Vec<_>>().join(",")),
+    }
 }

@@ -1,13 +1,18 @@
-//! Draws a trace as an indented tree: service, span name, kind, duration, errors and links.
+//! Draws a trace as an indented tree: service, span name, kind, duration, errors, links, and each span's log records.
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::SpanRecord;
+use crate::{LogRecord, SpanRecord};
 
 /// One trace as a tree. Spans whose parent is not in `spans` are drawn as roots
 /// and say so: the caller's span when a trace was continued from outside, a
 /// hole in the trace otherwise.
 pub fn render(spans: &[SpanRecord]) -> String {
+    render_with_logs(spans, &[])
+}
+
+/// [`render`], with each span's log records (those carrying its span id) under it, oldest first.
+pub fn render_with_logs(spans: &[SpanRecord], logs: &[LogRecord]) -> String {
     let Some(first) = spans.first() else {
         return String::from("(no spans)\n");
     };
@@ -31,10 +36,30 @@ pub fn render(spans: &[SpanRecord]) -> String {
         millis(end.saturating_sub(start))
     );
     let names: BTreeMap<&str, &SpanRecord> = spans.iter().map(|span| (span.span_id.as_str(), span)).collect();
+    let mut span_logs: BTreeMap<&str, Vec<&LogRecord>> = BTreeMap::new();
+    for log in logs {
+        if let Some(span_id) = log.span_id.as_deref().filter(|id| names.contains_key(id)) {
+            span_logs.entry(span_id).or_default().push(log);
+        }
+    }
+    for records in span_logs.values_mut() {
+        records.sort_by_key(|log| log.time_unix_nanos);
+    }
+    let tree = Tree {
+        children: &children,
+        names: &names,
+        logs: &span_logs,
+    };
     for root in children.get(&None).into_iter().flatten() {
-        draw(&mut out, root, "", "", &children, &names);
+        draw(&mut out, root, "", "", &tree);
     }
     out
+}
+
+struct Tree<'a> {
+    children: &'a BTreeMap<Option<&'a str>, Vec<&'a SpanRecord>>,
+    names: &'a BTreeMap<&'a str, &'a SpanRecord>,
+    logs: &'a BTreeMap<&'a str, Vec<&'a LogRecord>>,
 }
 
 /// Every trace among `spans`, in order of their first span.
@@ -53,14 +78,8 @@ pub fn render_all(spans: &[SpanRecord]) -> String {
     traces.iter().map(|(_, trace)| render(trace)).collect()
 }
 
-fn draw(
-    out: &mut String,
-    span: &SpanRecord,
-    lead: &str,
-    branch: &str,
-    children: &BTreeMap<Option<&str>, Vec<&SpanRecord>>,
-    names: &BTreeMap<&str, &SpanRecord>,
-) {
+fn draw(out: &mut String, span: &SpanRecord, lead: &str, branch: &str, tree: &Tree<'_>) {
+    let names = tree.names;
     let mut line = format!(
         "{lead}{branch}{} {} [{}] {}",
         span.service,
@@ -86,9 +105,6 @@ fn draw(
     }
     out.push_str(&line);
     out.push('\n');
-    let Some(kids) = children.get(&Some(span.span_id.as_str())) else {
-        return;
-    };
     let child_lead = format!(
         "{lead}{}",
         match branch {
@@ -97,9 +113,25 @@ fn draw(
             _ => "│  ",
         }
     );
+    let kids = tree.children.get(&Some(span.span_id.as_str()));
+    // Log lines hang under their span, before its children, behind a "·".
+    let log_lead = if kids.is_some() { "│  " } else { "   " };
+    for log in tree.logs.get(span.span_id.as_str()).into_iter().flatten() {
+        out.push_str(&format!("{child_lead}{log_lead}· {} {}", log.severity_text, log.body));
+        for (key, value) in &log.attributes {
+            match value.as_str() {
+                Some(text) => out.push_str(&format!(" {key}={text}")),
+                None => out.push_str(&format!(" {key}={}", crate::span::display(value))),
+            }
+        }
+        out.push('\n');
+    }
+    let Some(kids) = kids else {
+        return;
+    };
     for (index, kid) in kids.iter().enumerate() {
         let branch = if index + 1 == kids.len() { "└─ " } else { "├─ " };
-        draw(out, kid, &child_lead, branch, children, names);
+        draw(out, kid, &child_lead, branch, tree);
     }
 }
 
@@ -110,7 +142,7 @@ fn millis(nanos: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LinkRecord, SpanKind, SpanStatus};
+    use crate::{LinkRecord, LogRecord, SpanKind, SpanStatus};
 
     fn span(id: &str, parent: Option<&str>, service: &str, name: &str, kind: SpanKind, start: u64) -> SpanRecord {
         SpanRecord {
@@ -157,10 +189,28 @@ mod tests {
                 50,
             ),
         ];
-        let drawn = render(&spans);
+        let log = |span: &str, body: &str, at: u64| LogRecord {
+            service: "eshop".into(),
+            trace_id: Some("t1".into()),
+            span_id: Some(span.into()),
+            time_unix_nanos: at,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: body.into(),
+            event_name: String::new(),
+            attributes: [("order.id".to_owned(), crate::AttributeValue::String("o-1".into()))].into(),
+        };
+        let logs = [
+            log("a", "order placed", 2),
+            log("a", "checkout started", 1),
+            log("elsewhere", "not drawn", 0),
+        ];
+        let drawn = render_with_logs(&spans, &logs);
         let expected = "\
 trace t1  (6 spans, 3 services, 2.0 ms)
 eshop GET /checkout [SERVER] 2.0 ms
+│  · INFO checkout started order.id=o-1
+│  · INFO order placed order.id=o-1
 ├─ eshop POST /createOrder [CLIENT] 2.0 ms
 ├─ eshop POST /payment [CLIENT] 2.0 ms
 └─ eshop send eshop-topic [PRODUCER] 2.0 ms

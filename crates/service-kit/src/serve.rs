@@ -17,7 +17,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's API routes in the suite's conventions: a traced SERVER span
 /// per request, the [`ServerLimits`] and a body size limit, problem+json for
-/// unknown routes, and the untraced health probes beside them.
+/// unknown routes, and the untraced health probes and `GET /metrics`
+/// (Prometheus) beside them.
 pub fn service_router(api: Router, readiness: Readiness, limits: ServerLimits) -> Router {
     api.fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -27,6 +28,7 @@ pub fn service_router(api: Router, readiness: Readiness, limits: ServerLimits) -
         ))
         .layer(middleware::from_fn(telemetry::server::trace_request))
         .merge(health::routes(readiness))
+        .merge(telemetry::metrics::router())
 }
 
 async fn not_found(uri: Uri) -> Problem {

@@ -1,17 +1,18 @@
-//! One call per binary: exporter, sampler, resource, propagators and logs, and the guard that flushes them.
+//! One call per binary: exporters, sampler, resource, propagators, metrics and logs, and the guard that flushes them.
 
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{SpanExporter, WithHttpConfig as _, WithTonicConfig as _};
-use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithHttpConfig as _, WithTonicConfig as _};
+use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider, metrics::SdkMeterProvider, trace::SdkTracerProvider};
 use tracing_subscriber::{
     EnvFilter, Layer as _, filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
-use crate::{logs, propagation};
+use crate::{baggage::BaggageSpanProcessor, logs, metrics, propagation, sampler, tls::Signal};
 
-/// `true` switches the SDK off: no spans are recorded or exported, logs stay.
+/// `true` switches the SDK off: no spans, metrics or OTLP log records; stdout
+/// logs stay, and `x-request-id` is still forwarded.
 pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 /// Overrides the service name the binary passes to [`init`].
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
@@ -21,6 +22,15 @@ pub const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// The traces-only form of [`OTEL_EXPORTER_OTLP_PROTOCOL`], which it overrides.
 pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+/// The metrics-only form of [`OTEL_EXPORTER_OTLP_PROTOCOL`], which it overrides.
+pub const OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
+/// The logs-only form of [`OTEL_EXPORTER_OTLP_PROTOCOL`], which it overrides.
+pub const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
+/// `otlp` (the default) pushes metrics over OTLP every `OTEL_METRIC_EXPORT_INTERVAL`
+/// ms; `none` or `prometheus` does not (`GET /metrics` is served either way).
+pub const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+/// `otlp` (the default) sends log records over OTLP; `none` does not (stdout logging stays).
+pub const OTEL_LOGS_EXPORTER: &str = "OTEL_LOGS_EXPORTER";
 /// Filters log lines (not spans), as in `RUST_LOG=info,eshop=debug`.
 pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -34,7 +44,15 @@ pub enum TelemetryError {
     UnsupportedProtocol { var: &'static str, value: String },
     #[error(transparent)]
     Propagator(#[from] propagation::UnsupportedPropagator),
-    #[error("cannot build the OTLP span exporter: {0}")]
+    #[error(transparent)]
+    Sampler(#[from] sampler::UnsupportedSampler),
+    #[error("{var}: unsupported exporter {value:?} (supported: {supported})")]
+    UnsupportedExporter {
+        var: &'static str,
+        value: String,
+        supported: &'static str,
+    },
+    #[error("cannot build an OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("OTLP exporter TLS: {0}")]
     Tls(#[from] crate::tls::TlsConfigError),
@@ -44,12 +62,14 @@ pub enum TelemetryError {
     AlreadyInitialised(#[from] tracing_subscriber::util::TryInitError),
 }
 
-/// Keeps the tracer provider alive; dropping it (or [`TelemetryGuard::shutdown`])
-/// exports the spans still queued, so a binary that exits loses none.
+/// Keeps the providers alive; dropping it (or [`TelemetryGuard::shutdown`])
+/// exports the spans, metrics and log records still queued, so a binary that exits loses none.
 #[must_use = "dropping the guard shuts tracing down"]
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
 }
 
 impl TelemetryGuard {
@@ -59,11 +79,21 @@ impl TelemetryGuard {
     }
 
     fn flush_and_stop(&mut self) {
+        // The subscriber may already be gone: stderr is the one place left.
         if let Some(provider) = self.provider.take()
             && let Err(err) = provider.shutdown_with_timeout(SHUTDOWN_FLUSH_TIMEOUT)
         {
-            // The subscriber may already be gone: stderr is the one place left.
             eprintln!("telemetry: flushing spans at shutdown failed: {err}");
+        }
+        if let Some(provider) = self.meter_provider.take()
+            && let Err(err) = provider.shutdown_with_timeout(SHUTDOWN_FLUSH_TIMEOUT)
+        {
+            eprintln!("telemetry: flushing metrics at shutdown failed: {err}");
+        }
+        if let Some(provider) = self.logger_provider.take()
+            && let Err(err) = provider.shutdown_with_timeout(SHUTDOWN_FLUSH_TIMEOUT)
+        {
+            eprintln!("telemetry: flushing log records at shutdown failed: {err}");
         }
     }
 }
@@ -82,20 +112,35 @@ impl Drop for TelemetryGuard {
 pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(propagation::propagator_from_env()?);
 
-    let provider = if sdk_disabled() {
-        None
+    let enabled = !sdk_disabled();
+    let resource = Resource::builder()
+        .with_service_name(service_name(default_service_name))
+        .build();
+    let provider = if enabled {
+        Some(tracer_provider(resource.clone())?)
     } else {
-        Some(tracer_provider(default_service_name)?)
+        None
+    };
+    let meter_provider = if enabled && exporter_enabled(OTEL_METRICS_EXPORTER, &["otlp"], &["none", "prometheus"])? {
+        Some(meter_provider(resource.clone())?)
+    } else {
+        None
+    };
+    let logger_provider = if enabled && exporter_enabled(OTEL_LOGS_EXPORTER, &["otlp"], &["none"])? {
+        Some(logger_provider(resource)?)
+    } else {
+        None
     };
 
-    let log_filter = match std::env::var(RUST_LOG) {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::new("info"),
-    };
     let log_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .event_format(logs::EventFormat::new(logs::LogFormat::from_env()))
-        .with_filter(log_filter);
+        .with_filter(log_filter()?);
+    // Log records over OTLP: the same events as stdout, filtered alike.
+    let otlp_log_layer = match &logger_provider {
+        Some(provider) => Some(logs::otlp_layer(provider).with_filter(log_filter()?)),
+        None => None,
+    };
     // Spans go to the exporter whatever RUST_LOG says: quietening logs must not
     // cut holes in the trace. Library spans below INFO stay out of it.
     let trace_layer = provider.as_ref().map(|provider| {
@@ -113,15 +158,62 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
             .with_context_activation(false)
             .with_filter(LevelFilter::INFO)
     });
+    // With the SDK off, INFO spans must still exist: x-request-id is found
+    // through them (see request_id), even when RUST_LOG is quieter than INFO.
+    let keep_spans = trace_layer
+        .is_none()
+        .then(|| tracing_subscriber::layer::Identity::new().with_filter(LevelFilter::INFO));
     tracing_subscriber::registry()
         .with(log_layer)
         .with(trace_layer)
+        .with(keep_spans)
+        .with(otlp_log_layer)
+        .with(enabled.then_some(metrics::CloseLayer))
         .try_init()?;
 
     if let Some(provider) = &provider {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
-    Ok(TelemetryGuard { provider })
+    if let Some(provider) = &meter_provider {
+        opentelemetry::global::set_meter_provider(provider.clone());
+    }
+    if enabled {
+        // After the meter provider is global, or the instruments would be no-ops.
+        metrics::install();
+    }
+    Ok(TelemetryGuard {
+        provider,
+        meter_provider,
+        logger_provider,
+    })
+}
+
+fn log_filter() -> Result<EnvFilter, TelemetryError> {
+    Ok(match std::env::var(RUST_LOG) {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(spec)?,
+        _ => EnvFilter::new("info"),
+    })
+}
+
+/// Whether `var` asks for OTLP export (unset: yes, the specification's default).
+fn exporter_enabled(var: &'static str, on: &[&str], off: &[&str]) -> Result<bool, TelemetryError> {
+    let value = std::env::var(var).unwrap_or_default();
+    let name = value.trim();
+    if name.is_empty() || on.contains(&name) {
+        Ok(true)
+    } else if off.contains(&name) {
+        Ok(false)
+    } else {
+        Err(TelemetryError::UnsupportedExporter {
+            var,
+            value,
+            supported: if off.contains(&"prometheus") {
+                "otlp, none, prometheus"
+            } else {
+                "otlp, none"
+            },
+        })
+    }
 }
 
 fn sdk_disabled() -> bool {
@@ -146,27 +238,67 @@ fn service_name(default_service_name: &str) -> String {
         .unwrap_or_else(|| default_service_name.to_owned())
 }
 
-fn tracer_provider(default_service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
+// Resource::builder reads OTEL_RESOURCE_ATTRIBUTES; the name is set last so
+// that the precedence in service_name holds.
+fn tracer_provider(resource: Resource) -> Result<SdkTracerProvider, TelemetryError> {
     // The builders read OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, _HEADERS and _TIMEOUT.
-    // TLS: the trusted CA of OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE (tls.rs).
-    let exporter = match otlp_protocol()? {
-        Protocol::HttpProtobuf => match crate::tls::http_client()? {
+    // TLS: the trusted CA of OTEL_EXPORTER_OTLP_(..._)CERTIFICATE (tls.rs).
+    let exporter = match otlp_protocol(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)? {
+        Protocol::HttpProtobuf => match crate::tls::http_client(Signal::Traces)? {
             Some(client) => SpanExporter::builder().with_http().with_http_client(client).build()?,
             None => SpanExporter::builder().with_http().build()?,
         },
-        Protocol::Grpc => match crate::tls::grpc_tls_config()? {
+        Protocol::Grpc => match crate::tls::grpc_tls_config(Signal::Traces)? {
             Some(tls) => SpanExporter::builder().with_tonic().with_tls_config(tls).build()?,
             None => SpanExporter::builder().with_tonic().build()?,
         },
     };
-    // Resource::builder reads OTEL_RESOURCE_ATTRIBUTES; the name is set last so
-    // that the precedence above holds.
-    let resource = Resource::builder()
-        .with_service_name(service_name(default_service_name))
-        .build();
-    // The sampler comes from OTEL_TRACES_SAMPLER/_ARG (the SDK reads them;
-    // unset means parent-based always-on) and the batch settings from OTEL_BSP_*.
-    Ok(SdkTracerProvider::builder()
+    // The sampler is OTEL_TRACES_SAMPLER/_ARG's, taught B3's deferred and
+    // sampling-only states; the batch settings come from OTEL_BSP_*.
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler::from_env()?);
+    let baggage = BaggageSpanProcessor::from_env();
+    if !baggage.is_empty() {
+        builder = builder.with_span_processor(baggage);
+    }
+    Ok(builder.with_batch_exporter(exporter).build())
+}
+
+fn meter_provider(resource: Resource) -> Result<SdkMeterProvider, TelemetryError> {
+    // Reads OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT; the periodic reader reads
+    // OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT.
+    // TLS: the trusted CA of OTEL_EXPORTER_OTLP_(..._)CERTIFICATE (tls.rs).
+    let exporter = match otlp_protocol(OTEL_EXPORTER_OTLP_METRICS_PROTOCOL)? {
+        Protocol::HttpProtobuf => match crate::tls::http_client(Signal::Metrics)? {
+            Some(client) => MetricExporter::builder().with_http().with_http_client(client).build()?,
+            None => MetricExporter::builder().with_http().build()?,
+        },
+        Protocol::Grpc => match crate::tls::grpc_tls_config(Signal::Metrics)? {
+            Some(tls) => MetricExporter::builder().with_tonic().with_tls_config(tls).build()?,
+            None => MetricExporter::builder().with_tonic().build()?,
+        },
+    };
+    Ok(SdkMeterProvider::builder()
+        .with_resource(resource)
+        .with_periodic_exporter(exporter)
+        .build())
+}
+
+fn logger_provider(resource: Resource) -> Result<SdkLoggerProvider, TelemetryError> {
+    // Reads OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT; the batch processor OTEL_BLRP_*.
+    // TLS: the trusted CA of OTEL_EXPORTER_OTLP_(..._)CERTIFICATE (tls.rs).
+    let exporter = match otlp_protocol(OTEL_EXPORTER_OTLP_LOGS_PROTOCOL)? {
+        Protocol::HttpProtobuf => match crate::tls::http_client(Signal::Logs)? {
+            Some(client) => LogExporter::builder().with_http().with_http_client(client).build()?,
+            None => LogExporter::builder().with_http().build()?,
+        },
+        Protocol::Grpc => match crate::tls::grpc_tls_config(Signal::Logs)? {
+            Some(tls) => LogExporter::builder().with_tonic().with_tls_config(tls).build()?,
+            None => LogExporter::builder().with_tonic().build()?,
+        },
+    };
+    Ok(SdkLoggerProvider::builder()
         .with_resource(resource)
         .with_batch_exporter(exporter)
         .build())
@@ -177,8 +309,9 @@ enum Protocol {
     Grpc,
 }
 
-fn otlp_protocol() -> Result<Protocol, TelemetryError> {
-    for var in [OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL] {
+/// The protocol for one signal: its own variable, else the shared one.
+fn otlp_protocol(signal_var: &'static str) -> Result<Protocol, TelemetryError> {
+    for var in [signal_var, OTEL_EXPORTER_OTLP_PROTOCOL] {
         let Ok(value) = std::env::var(var) else { continue };
         return match value.trim() {
             "" => continue,

@@ -7,8 +7,15 @@
 //! (the notification request) in the checkout's trace; the link is what Jaeger
 //! draws as FOLLOWS_FROM. The span stays open while the message is processed,
 //! which is what the 2019 Java demo needed a custom interceptor for.
+//!
+//! The messaging metrics are recorded here too: `messaging.client.operation.duration`
+//! and `messaging.client.sent.messages` when a PRODUCER span ends,
+//! `messaging.client.consumed.messages` when a CONSUMER span opens and
+//! `messaging.process.duration` when it ends, each with that span as exemplar;
+//! and the consumer lag per partition from librdkafka's statistics.
 
 use opentelemetry::{
+    KeyValue,
     propagation::{Extractor, Injector},
     trace::TraceContextExt as _,
 };
@@ -16,7 +23,11 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::propagation;
+use crate::{
+    metrics::{self, Instruments},
+    propagation, request_id,
+    semconv::attribute,
+};
 
 /// Writes propagation fields into rdkafka's owned record headers.
 #[derive(Debug)]
@@ -67,7 +78,7 @@ impl<H: Headers> Extractor for KafkaHeaderExtractor<'_, H> {
 /// Opens the PRODUCER span `send {topic}` for one record; enter it (or
 /// instrument the send with it) and take the record's headers from [`record_headers`].
 pub fn producer_span(topic: &str, key: &str) -> Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "kafka send",
         otel.name = format!("send {topic}"),
         otel.kind = "producer",
@@ -80,13 +91,28 @@ pub fn producer_span(topic: &str, key: &str) -> Span {
         messaging.kafka.message.key = key,
         messaging.destination.partition.id = Empty,
         messaging.kafka.offset = Empty,
-    )
+    );
+    metrics::record_on_close(
+        &span,
+        |instruments: &Instruments| &instruments.messaging_operation_duration,
+        Some(|instruments: &Instruments| &instruments.messaging_sent),
+        vec![
+            KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
+            KeyValue::new(attribute::MESSAGING_OPERATION_NAME, "send"),
+            KeyValue::new(attribute::MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.to_owned()),
+        ],
+    );
+    span
 }
 
 /// Record headers carrying `span`'s context (trace formats and `x-request-id`).
 pub fn record_headers(span: &Span) -> OwnedHeaders {
     let mut injector = KafkaHeaderInjector::new(OwnedHeaders::new());
     propagation::inject(&span.context(), &mut injector);
+    if let Some(id) = request_id::of(span) {
+        injector.set(request_id::X_REQUEST_ID, id);
+    }
     injector.into_headers()
 }
 
@@ -100,6 +126,32 @@ pub fn record_delivery(span: &Span, partition: i32, offset: i64) {
 pub fn record_error(span: &Span, error_type: &str, message: &dyn std::fmt::Display) {
     span.record("error.type", error_type);
     span.set_status(opentelemetry::trace::Status::error(message.to_string()));
+    metrics::add_close_attribute(span, KeyValue::new(attribute::ERROR_TYPE, error_type.to_owned()));
+}
+
+/// Records the consumer lag of each assigned partition from librdkafka's
+/// statistics (enable them with `statistics.interval.ms`); call it from the
+/// consumer context's `ClientContext::stats`.
+pub fn record_consumer_lag(statistics: &rdkafka::Statistics) {
+    let Some(instruments) = metrics::instruments() else {
+        return;
+    };
+    for (topic, stats) in &statistics.topics {
+        for (partition, stats) in &stats.partitions {
+            // -1 is librdkafka's internal unassigned partition; a lag of -1 means unknown.
+            if *partition < 0 || stats.consumer_lag < 0 {
+                continue;
+            }
+            instruments.consumer_lag.record(
+                stats.consumer_lag,
+                &[
+                    KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
+                    KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.clone()),
+                    KeyValue::new(attribute::MESSAGING_DESTINATION_PARTITION_ID, partition.to_string()),
+                ],
+            );
+        }
+    }
 }
 
 /// Opens the CONSUMER span `process {topic}` for one received record, parented
@@ -138,6 +190,31 @@ where
     let _ = span.set_parent(producer);
     // Link: the messaging conventions' record of which send this processes.
     span.add_link(producer_span_context);
+    if let Some(headers) = message.headers()
+        && let Some(id) = KafkaHeaderExtractor(headers).get(request_id::X_REQUEST_ID)
+    {
+        request_id::remember(&span, id);
+    }
+    let attributes = vec![
+        KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
+        KeyValue::new(attribute::MESSAGING_OPERATION_NAME, "process"),
+        KeyValue::new(attribute::MESSAGING_OPERATION_TYPE, "process"),
+        KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.to_owned()),
+        KeyValue::new(attribute::MESSAGING_CONSUMER_GROUP_NAME, consumer_group.to_owned()),
+        KeyValue::new(
+            attribute::MESSAGING_DESTINATION_PARTITION_ID,
+            message.partition().to_string(),
+        ),
+    ];
+    if let Some(instruments) = metrics::instruments() {
+        instruments.messaging_consumed.add(1, &attributes);
+    }
+    metrics::record_on_close(
+        &span,
+        |instruments: &Instruments| &instruments.messaging_process_duration,
+        None,
+        attributes,
+    );
     span
 }
 

@@ -1,7 +1,9 @@
 //! Log lines that say which trace and span they belong to: readable text, or JSON lines for Kubernetes.
 //!
 //! A line written inside a span carries `trace_id` and `span_id`, so a user can
-//! go from a log line to the trace in Jaeger and back.
+//! go from a log line to the trace in Jaeger and back. The same events also go
+//! over OTLP as log records ([`otlp_layer`]), with the ids in the record's own
+//! trace context fields.
 
 use std::fmt;
 
@@ -15,6 +17,10 @@ use tracing_subscriber::{
     },
     registry::LookupSpan,
 };
+
+mod otlp;
+
+pub(crate) use otlp::otlp_layer;
 
 /// `json` for one JSON object per line; anything else (or unset) for text.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";

@@ -6,10 +6,8 @@
 //! services keep one trace whichever the mesh uses. `OTEL_PROPAGATORS` narrows
 //! or reorders the set with the names the OpenTelemetry specification defines.
 //!
-//! `x-request-id` is not a trace format, but Istio lists it among the headers
-//! an application must copy from its inbound request onto its outbound calls.
-//! It rides in the same [`Context`] as the span, through [`RequestIdPropagator`],
-//! so the HTTP client and the Kafka producer forward it without knowing of it.
+//! `x-request-id` is not a trace format and is not handled here: it must be
+//! forwarded even when the SDK is off, see [`crate::request_id`].
 
 use opentelemetry::{
     Context,
@@ -18,7 +16,7 @@ use opentelemetry::{
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-pub use b3::{B3Encoding, B3Propagator};
+pub use b3::{B3Debug, B3Deferred, B3Encoding, B3Propagator, B3RootDecision};
 
 mod b3;
 
@@ -33,17 +31,12 @@ pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 /// mesh on the Zipkin provider set `OTEL_PROPAGATORS=b3multi` (see README).
 pub const DEFAULT_PROPAGATORS: &str = "b3multi,tracecontext,baggage";
 
-/// The request id header that Envoy creates at the edge and that every hop must forward.
-pub const X_REQUEST_ID: &str = "x-request-id";
-
 /// An `OTEL_PROPAGATORS` entry this suite cannot honour.
 #[derive(Debug, thiserror::Error)]
 #[error("{OTEL_PROPAGATORS}: unsupported propagator {0:?} (supported: tracecontext, baggage, b3, b3multi, none)")]
 pub struct UnsupportedPropagator(pub String);
 
 /// Builds the propagator set named by `spec`, a comma-separated list as in `OTEL_PROPAGATORS`.
-///
-/// [`RequestIdPropagator`] is always added: forwarding `x-request-id` is not optional in a mesh.
 pub fn propagator_from_spec(spec: &str) -> Result<TextMapCompositePropagator, UnsupportedPropagator> {
     let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
     for name in spec.split(',').map(str::trim).filter(|name| !name.is_empty()) {
@@ -58,7 +51,6 @@ pub fn propagator_from_spec(spec: &str) -> Result<TextMapCompositePropagator, Un
             other => return Err(UnsupportedPropagator(other.to_owned())),
         }
     }
-    propagators.push(Box::new(RequestIdPropagator));
     Ok(TextMapCompositePropagator::new(propagators))
 }
 
@@ -85,42 +77,6 @@ pub fn extract(carrier: &dyn Extractor) -> Context {
 /// Writes `cx` into any carrier.
 pub fn inject(cx: &Context, carrier: &mut dyn Injector) {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(cx, carrier));
-}
-
-/// The `x-request-id` of the request this context belongs to, if the caller sent one.
-pub fn request_id(cx: &Context) -> Option<&str> {
-    cx.get::<RequestId>().map(|id| id.0.as_str())
-}
-
-#[derive(Debug, Clone)]
-struct RequestId(String);
-
-/// Carries `x-request-id` from an inbound carrier to every outbound one, inside the [`Context`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdPropagator;
-
-const REQUEST_ID_FIELDS: [String; 0] = [];
-
-impl TextMapPropagator for RequestIdPropagator {
-    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        if let Some(id) = request_id(cx) {
-            injector.set(X_REQUEST_ID, id.to_owned());
-        }
-    }
-
-    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        match extractor.get(X_REQUEST_ID).map(str::trim) {
-            // Capped: it is forwarded on every call and copied into every SERVER span.
-            Some(id) if !id.is_empty() => cx.with_value(RequestId(
-                crate::untrusted::capped(id, crate::untrusted::MAX_REQUEST_ID).to_owned(),
-            )),
-            _ => cx.clone(),
-        }
-    }
-
-    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
-        opentelemetry::propagation::text_map_propagator::FieldIter::new(&REQUEST_ID_FIELDS)
-    }
 }
 
 #[cfg(test)]
@@ -165,13 +121,10 @@ mod tests {
     }
 
     #[test]
-    fn default_set_injects_w3c_and_b3_and_the_request_id() {
+    fn default_set_injects_w3c_and_b3() {
         let incoming = extract_with(
             DEFAULT_PROPAGATORS,
-            &[
-                ("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01")),
-                ("x-request-id", "req-42"),
-            ],
+            &[("traceparent", &format!("00-{TRACE_ID}-{SPAN_ID}-01"))],
         );
         let mut out: HashMap<String, String> = HashMap::new();
         propagator_from_spec(DEFAULT_PROPAGATORS)
@@ -180,18 +133,6 @@ mod tests {
         assert_eq!(out["traceparent"], format!("00-{TRACE_ID}-{SPAN_ID}-01"));
         assert_eq!(out["x-b3-traceid"], TRACE_ID);
         assert_eq!(out["x-b3-spanid"], SPAN_ID);
-        assert_eq!(out["x-request-id"], "req-42");
-    }
-
-    #[test]
-    fn an_oversized_request_id_is_capped_before_it_is_forwarded() {
-        let huge = "r".repeat(10_000);
-        let incoming = extract_with(DEFAULT_PROPAGATORS, &[("x-request-id", &huge)]);
-        let mut out: HashMap<String, String> = HashMap::new();
-        propagator_from_spec(DEFAULT_PROPAGATORS)
-            .expect("valid spec")
-            .inject_context(&incoming, &mut out);
-        assert_eq!(out["x-request-id"].len(), crate::untrusted::MAX_REQUEST_ID);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! [`trace_request`] is an axum middleware. Apply it with `Router::layer` so that
 //! it runs after routing and can name the span after the matched route
-//! (`POST /createOrder`), as the HTTP semantic conventions ask.
+//! (`POST /createOrder`), as the HTTP semantic conventions ask. It also records
+//! `http.server.request.duration`, with the SERVER span as the exemplar.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Instant};
 
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request},
@@ -12,11 +13,21 @@ use axum::{
     response::Response,
 };
 use http::{HeaderMap, HeaderValue, header};
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{KeyValue, Value};
 use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::propagation::{self, X_REQUEST_ID};
+use crate::{
+    propagation, request_id,
+    request_id::X_REQUEST_ID,
+    semconv::{self, attribute},
+};
+
+/// `http.request.header.x-request-id`: header attributes are string arrays,
+/// one element per header value, in the HTTP conventions.
+const REQUEST_ID_ATTRIBUTE: &str = "http.request.header.x-request-id";
+/// At most this many `x-request-id` values go into that attribute (one is usual).
+const MAX_REQUEST_ID_VALUES: usize = 4;
 
 /// The W3C Trace Context Level 2 response header naming the trace a request landed in.
 pub const TRACERESPONSE: &str = "traceresponse";
@@ -24,34 +35,69 @@ pub const TRACERESPONSE: &str = "traceresponse";
 /// Opens the SERVER span of one request, runs the rest of the stack inside it,
 /// then records the response status and answers with a `traceresponse` header.
 pub async fn trace_request(request: Request, next: Next) -> Response {
+    let start = Instant::now();
     let span = server_span(&request);
     // Fails only when tracing is off (OTEL_SDK_DISABLED), where there is no parent to set.
     let _ = span.set_parent(propagation::extract_http(request.headers()));
-    if let Some(request_id) = header_str(request.headers(), X_REQUEST_ID) {
-        span.set_attribute("http.request.header.x-request-id", request_id.to_owned());
+    // Capped, in length and in number: the caller controls them.
+    let request_ids: Vec<&str> = request
+        .headers()
+        .get_all(X_REQUEST_ID)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(|id| crate::untrusted::capped(id, crate::untrusted::MAX_REQUEST_ID))
+        .take(MAX_REQUEST_ID_VALUES)
+        .collect();
+    if let Some(first) = request_ids.first() {
+        // Forwarded whatever the SDK does: Envoy needs it on every outbound call.
+        request_id::remember(&span, first);
+        let values = request_ids.iter().map(|id| (*id).to_owned().into()).collect();
+        span.set_attribute(REQUEST_ID_ATTRIBUTE, Value::Array(opentelemetry::Array::String(values)));
     }
+    let method = semconv::method(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
 
     let mut response = next.run(request).instrument(span.clone()).await;
 
     let status = response.status();
     span.record("http.response.status_code", i64::from(status.as_u16()));
     // For SERVER spans only 5xx are errors: a 4xx is the caller's mistake.
-    if status.is_server_error() {
+    let error = status.is_server_error();
+    if error {
         span.record("otel.status_code", "error");
         span.record("error.type", status.as_str());
     }
-    if let Some(value) = traceresponse(&span) {
+    let span_context = crate::span_context(&span);
+    if let Some(value) = traceresponse(&span_context) {
         response.headers_mut().insert(TRACERESPONSE, value);
+    }
+    if let Some(instruments) = crate::metrics::instruments() {
+        let mut attributes = vec![
+            KeyValue::new(attribute::HTTP_REQUEST_METHOD, method),
+            KeyValue::new(attribute::URL_SCHEME, "http"),
+            KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16())),
+        ];
+        if let Some(route) = route {
+            attributes.push(KeyValue::new(attribute::HTTP_ROUTE, route.as_str().to_owned()));
+        }
+        if error {
+            attributes.push(KeyValue::new(attribute::ERROR_TYPE, status.as_str().to_owned()));
+        }
+        instruments
+            .http_server_duration
+            .record(start.elapsed().as_secs_f64(), &attributes, Some(&span_context));
     }
     response
 }
 
 fn server_span(request: &Request) -> Span {
-    let method = request.method().as_str();
+    let method = request.method();
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    // `{method} {http.route}`, with `HTTP` for a method the conventions do not know.
+    let name_method = semconv::span_name_method(method);
     let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+        Some(route) => format!("{name_method} {route}"),
+        None => name_method.to_owned(),
     };
     let (server_address, server_port) = host_and_port(request.headers());
     // Integers are passed as i64: tracing-opentelemetry records other integer
@@ -61,10 +107,12 @@ fn server_span(request: &Request) -> Span {
         otel.name = name,
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = method,
+        http.request.method = semconv::method(method),
+        http.request.method_original = semconv::method_original(method),
         http.route = route,
         http.response.status_code = Empty,
         url.path = request.uri().path(),
+        url.query = request.uri().query(),
         url.scheme = "http",
         server.address = server_address,
         server.port = server_port.map(i64::from),
@@ -110,9 +158,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|value| crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER))
 }
 
-fn traceresponse(span: &Span) -> Option<HeaderValue> {
-    let cx = span.context();
-    let span_context = cx.span().span_context().clone();
+fn traceresponse(span_context: &opentelemetry::trace::SpanContext) -> Option<HeaderValue> {
     if !span_context.is_valid() {
         return None;
     }

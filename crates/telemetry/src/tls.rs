@@ -2,7 +2,7 @@
 //!
 //! An `https://` endpoint is verified against the system's roots (and
 //! `SSL_CERT_FILE`, which rustls-native-certs honours); the specification's
-//! `OTEL_EXPORTER_OTLP_CERTIFICATE` (or its `_TRACES_` form) adds a CA, e.g. a
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE` (or its per-signal forms) adds a CA, e.g. a
 //! private collector's (https://opentelemetry.io/docs/specs/otel/protocol/exporter/).
 //! opentelemetry-otlp 0.32 reads neither, so the exporters get a client, or a
 //! gRPC TLS configuration, built here.
@@ -11,16 +11,44 @@ use std::{path::PathBuf, time::Duration};
 
 use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
 
-/// PEM file of a CA the OTLP exporter trusts besides the system's roots.
+/// PEM file of a CA the OTLP exporters trust besides the system's roots; the
+/// `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_CERTIFICATE` forms override it per signal.
 pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
-/// The traces-only form of [`OTEL_EXPORTER_OTLP_CERTIFICATE`], which it overrides.
-pub const OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
 const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
 /// The specification's default export timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which exporter: each reads its signal's variables before the general ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    /// The signal's (certificate, endpoint, timeout) variables.
+    fn vars(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Traces => (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            ),
+            Self::Metrics => (
+                "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            ),
+            Self::Logs => (
+                "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            ),
+        }
+    }
+}
 
 /// Why the exporter's TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +70,8 @@ fn first_set(vars: [&'static str; 2]) -> Option<(&'static str, String)> {
 }
 
 /// The trusted CA's PEM, when one is configured.
-fn ca_pem() -> Result<Option<Vec<u8>>, TlsConfigError> {
-    let Some((var, path)) = first_set([OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE]) else {
+fn ca_pem(signal: Signal) -> Result<Option<Vec<u8>>, TlsConfigError> {
+    let Some((var, path)) = first_set([signal.vars().0, OTEL_EXPORTER_OTLP_CERTIFICATE]) else {
         return Ok(None);
     };
     let pem = std::fs::read(PathBuf::from(&path)).map_err(|err| TlsConfigError {
@@ -54,16 +82,16 @@ fn ca_pem() -> Result<Option<Vec<u8>>, TlsConfigError> {
     Ok(Some(pem))
 }
 
-fn timeout() -> Duration {
-    first_set([OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT])
+fn timeout(signal: Signal) -> Duration {
+    first_set([signal.vars().2, OTEL_EXPORTER_OTLP_TIMEOUT])
         .and_then(|(_, millis)| millis.trim().parse().ok())
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }
 
 /// The blocking client for the OTLP/HTTP exporter when a CA is configured
 /// (`None`: the exporter's own client, which already verifies against the system's roots).
-pub(crate) fn http_client() -> Result<Option<reqwest::blocking::Client>, TlsConfigError> {
-    let Some(pem) = ca_pem()? else { return Ok(None) };
+pub(crate) fn http_client(signal: Signal) -> Result<Option<reqwest::blocking::Client>, TlsConfigError> {
+    let Some(pem) = ca_pem(signal)? else { return Ok(None) };
     let invalid = |reason: String| TlsConfigError {
         var: OTEL_EXPORTER_OTLP_CERTIFICATE,
         path: "(the configured CA)".to_owned(),
@@ -73,7 +101,7 @@ pub(crate) fn http_client() -> Result<Option<reqwest::blocking::Client>, TlsConf
     if certificates.is_empty() {
         return Err(invalid("no PEM certificate in the file".to_owned()));
     }
-    let timeout = timeout();
+    let timeout = timeout(signal);
     // reqwest's blocking client runs its own runtime: build it off the caller's
     // (init runs inside Tokio), as opentelemetry-otlp does for its default client.
     std::thread::spawn(move || {
@@ -92,15 +120,15 @@ pub(crate) fn http_client() -> Result<Option<reqwest::blocking::Client>, TlsConf
 
 /// The gRPC exporter's TLS settings for an `https://` endpoint: the system's
 /// roots plus the configured CA (`None` for plain `http://`).
-pub(crate) fn grpc_tls_config() -> Result<Option<ClientTlsConfig>, TlsConfigError> {
-    let https = first_set([OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT])
+pub(crate) fn grpc_tls_config(signal: Signal) -> Result<Option<ClientTlsConfig>, TlsConfigError> {
+    let https = first_set([signal.vars().1, OTEL_EXPORTER_OTLP_ENDPOINT])
         .is_some_and(|(_, endpoint)| endpoint.trim().starts_with("https://"));
     if !https {
         return Ok(None);
     }
     // tonic adds no roots by itself: without these, every server is untrusted.
     let config = ClientTlsConfig::new().with_native_roots();
-    Ok(Some(match ca_pem()? {
+    Ok(Some(match ca_pem(signal)? {
         Some(pem) => config.ca_certificate(Certificate::from_pem(pem)),
         None => config,
     }))

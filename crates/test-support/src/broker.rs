@@ -37,27 +37,32 @@ pub fn tansu_binary() -> PathBuf {
 pub struct Broker {
     pub addr: SocketAddr,
     storage: String,
+    /// The broker's working directory, where a `sqlite://` file lives.
+    dir: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl Broker {
     /// Starts a broker with in-memory storage (gone when it stops) and creates [`TOPICS`].
     pub async fn start() -> Self {
-        Self::start_with_storage("memory://tansu/".to_owned()).await
+        Self::start_with_storage("memory://tansu/".to_owned(), None).await
     }
 
     /// Starts a broker that keeps topics, records and committed offsets in an
     /// SQLite file in `dir` (Tansu's libsql engine, no database server), so
     /// that it comes back with them after [`Broker::restart`].
     pub async fn start_persistent(dir: &Path) -> Self {
-        Self::start_with_storage(format!("sqlite://{}", dir.join("tansu.db").display())).await
+        // Tansu 0.6 reads the path after `sqlite://` relative to its working
+        // directory, even with a leading slash.
+        Self::start_with_storage("sqlite://tansu.db".to_owned(), Some(dir.to_owned())).await
     }
 
-    async fn start_with_storage(storage: String) -> Self {
+    async fn start_with_storage(storage: String, dir: Option<PathBuf>) -> Self {
         let port = free_port();
         let mut broker = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             storage,
+            dir,
             child: None,
         };
         broker.start_again().await;
@@ -109,7 +114,11 @@ impl Broker {
     pub async fn start_again(&mut self) {
         self.stop().await;
         let url = format!("tcp://{}", self.addr);
-        let child = Command::new(tansu_binary())
+        let mut command = Command::new(tansu_binary());
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", &self.storage])
             // The broker's own telemetry is not part of the suite's traces.
@@ -151,13 +160,18 @@ impl Broker {
                 .await
                 .expect("run tansu topic create");
             // A broker restarted on its own storage still has the topic.
-            if output.status.success() || String::from_utf8_lossy(&output.stderr).contains("already exists") {
+            // (Tansu's CLI prints its errors on standard output.)
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            if output.status.success() || said.contains("already exists") {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "cannot create topic {topic}: {}",
-                String::from_utf8_lossy(&output.stderr)
+                "cannot create topic {topic}: {said}"
             );
             // Polling a starting process: there is no readiness signal to wait on.
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -17,8 +17,9 @@ use crate::WAIT;
 
 /// Variables a child must not inherit from the shell running the tests.
 const SCRUBBED_PREFIXES: [&str; 3] = ["OTEL_", "KAFKA_", "NOTIFY_"];
-const SCRUBBED: [&str; 8] = [
+const SCRUBBED: [&str; 9] = [
     "RUST_LOG",
+    "BAGGAGE_SPAN_ATTRIBUTES",
     "LOG_FORMAT",
     "PORT",
     "HOST",

@@ -69,8 +69,11 @@ impl Stack {
         };
         let mut env = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
-            // Export every 100 ms instead of 5 s, so tests see traces quickly.
+            // Export every 100 ms instead of 5 s (1 s for logs, 60 s for
+            // metrics), so tests see what they wait for quickly.
             ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL".to_owned(), "500".to_owned()),
             ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), broker.bootstrap_servers()),
             ("NOTIFY_MAX_BACKOFF_MS".to_owned(), "500".to_owned()),
             ("RUST_LOG".to_owned(), "info".to_owned()),
@@ -114,7 +117,11 @@ impl Stack {
                     .as_ref()
                     .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
             ),
-            ("KAFKA_CONFIG".to_owned(), TANSU_CONSUMER_CONFIG.to_owned()),
+            // Statistics (consumer lag) every half second for the metrics test.
+            (
+                "KAFKA_CONFIG".to_owned(),
+                format!("{TANSU_CONSUMER_CONFIG},statistics.interval.ms=500"),
+            ),
         ]);
         consumer_env.extend(options.consumer_env);
         let (eshop, consumer) = tokio::join!(

@@ -1,6 +1,6 @@
 //! eshop's Kafka producer: publishes "order placed" and waits for the broker's acknowledgement.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use api::{OrderPlaced, PublishedEvent};
 use messaging::KafkaSettings;
@@ -14,6 +14,16 @@ use tracing::Instrument as _;
 
 /// How long shutdown waits for records still queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Orders whose "order placed" event Kafka acknowledged: the last step of a
+/// checkout, so this counts checkouts that went through.
+static ORDERS_PLACED: LazyLock<telemetry::metrics::Counter> = LazyLock::new(|| {
+    telemetry::metrics::counter(
+        "eshop.orders.placed",
+        "{order}",
+        "Orders placed (event acknowledged by Kafka).",
+    )
+});
 
 /// Why an event was not published.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +81,7 @@ impl Publisher {
         match outcome {
             Ok(delivery) => {
                 kafka::record_delivery(&span, delivery.partition, delivery.offset);
+                ORDERS_PLACED.add(1, &[]);
                 Ok(PublishedEvent {
                     topic: self.topic.clone(),
                     partition: delivery.partition,

@@ -2,6 +2,7 @@
 //! Kafka-protocol broker is ONE trace, whichever header format the caller (or mesh) speaks.
 
 use api::CheckoutResponse;
+use otlp_sink::{AttributeValue, LogRecord, MetricKind, MetricPoint};
 use test_support::{SpanKind, SpanRecord, Stack, Trace, WAIT};
 
 const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -67,7 +68,7 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
     trace.assert_whole(Some(CALLER_SPAN_ID));
     // The same contract `verify-trace` checks against a deployment's Jaeger.
     assert_eq!(
-        otlp_sink::contract::check_checkout(&trace.spans),
+        trace_contract::check_checkout(&trace.spans),
         Vec::<String>::new(),
         "{}",
         trace.render()
@@ -111,6 +112,20 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
             Some(201),
             "{service}"
         );
+        let callee = match service {
+            "inventory" => &stack.inventory,
+            "billing" => &stack.billing,
+            _ => &stack.delivery,
+        };
+        // An int, as the conventions type it (it was once exported as a string).
+        assert_eq!(
+            client.attribute("server.port"),
+            Some(&AttributeValue::Int(i64::from(callee.addr.port()))),
+            "{service}: {:?}",
+            client.attributes
+        );
+        assert_attr(client, "server.address", "127.0.0.1");
+        assert_eq!(client.attribute("error.type"), None, "{service}");
         let server = trace.child(client, service, SpanKind::Server, &name);
         assert_attr(server, "http.route", path);
         assert_eq!(
@@ -165,7 +180,8 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
 
     // The consumer asks billing whether the order stands before emailing.
     let stands = trace.child(consumer, "kafka-consumer", SpanKind::Client, "GET /payments");
-    trace.child(stands, "billing", SpanKind::Server, "GET /payments");
+    let payments = trace.child(stands, "billing", SpanKind::Server, "GET /payments");
+    assert_attr(payments, "url.query", &format!("order_id={}", body.order_id));
     let email_call = trace.child(consumer, "kafka-consumer", SpanKind::Client, "POST /sendEmail");
     let email = trace.child(email_call, "notification", SpanKind::Server, "POST /sendEmail");
     trace.child(email, "notification", SpanKind::Internal, "send email");
@@ -187,22 +203,40 @@ fn assert_attr(span: &SpanRecord, key: &str, expected: &str) {
 async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification() {
     let stack = Stack::start().await;
     let traceparent = format!("00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01");
-    let (body, trace) =
-        checkout_is_one_trace(&stack, &[("traceparent", &traceparent), ("x-request-id", "req-w3c-1")]).await;
+    let (body, trace) = checkout_is_one_trace(
+        &stack,
+        &[
+            ("traceparent", &traceparent),
+            ("x-request-id", "req-w3c-1"),
+            ("baggage", "synthetic_request=true,not.listed=x"),
+        ],
+    )
+    .await;
 
-    // x-request-id reaches every service, across the Kafka hop too.
+    // x-request-id reaches every service, across the Kafka hop too, as the
+    // string array the conventions define for header attributes.
     for service in ["eshop", "inventory", "billing", "delivery", "notification"] {
         let server = trace
             .spans
             .iter()
             .find(|span| span.service == service && span.kind == SpanKind::Server);
         assert_eq!(
-            server.and_then(|span| span.str_attribute("http.request.header.x-request-id")),
-            Some("req-w3c-1"),
+            server
+                .and_then(|span| span.attribute("http.request.header.x-request-id"))
+                .and_then(AttributeValue::as_str_array),
+            Some(vec!["req-w3c-1"]),
             "{service}:\n{}",
             trace.render()
         );
     }
+    // The allow-listed baggage entry is on every span of all six services,
+    // after the Kafka hop too; the entry not on the list is on none.
+    for span in &trace.spans {
+        assert_attr(span, "synthetic_request", "true");
+        assert_eq!(span.attribute("not.listed"), None);
+    }
+    assert_metrics(&stack).await;
+    assert_logs_carry_their_span(&stack, &trace).await;
     let sent = stack.json(&stack.notification, "/sentEmails").await;
     let emails: Vec<_> = sent
         .as_array()
@@ -217,7 +251,7 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
 #[tokio::test]
 async fn b3_multi_headers_are_continued() {
     let stack = Stack::start().await;
-    checkout_is_one_trace(
+    let (_, trace) = checkout_is_one_trace(
         &stack,
         &[
             ("x-b3-traceid", CALLER_TRACE_ID),
@@ -226,10 +260,261 @@ async fn b3_multi_headers_are_continued() {
         ],
     )
     .await;
+    assert!(
+        trace
+            .spans
+            .iter()
+            .all(|span| span.attribute("synthetic_request").is_none()),
+        "no baggage sent, none on the spans:\n{}",
+        trace.render()
+    );
 }
 
 #[tokio::test]
 async fn b3_single_header_is_continued() {
     let stack = Stack::start().await;
     checkout_is_one_trace(&stack, &[("b3", &format!("{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-1"))]).await;
+}
+
+/// One expected metric: service, name, kind, unit, and attributes it must carry.
+struct Expected {
+    service: &'static str,
+    name: &'static str,
+    kind: MetricKind,
+    unit: &'static str,
+    attributes: Vec<(&'static str, AttributeValue)>,
+}
+
+fn text(value: &str) -> AttributeValue {
+    AttributeValue::String(value.to_owned())
+}
+
+/// The HTTP conventions' duration buckets, also the messaging conventions'.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Every semantic-convention instrument, with its unit and attributes (names and types), as received over OTLP.
+async fn assert_metrics(stack: &Stack) {
+    let kafka = |operation: &'static str| {
+        vec![
+            ("messaging.system", text("kafka")),
+            ("messaging.operation.name", text(operation)),
+            ("messaging.destination.name", text("eshop-topic")),
+        ]
+    };
+    let port = |process: &test_support::ServiceProcess| AttributeValue::Int(i64::from(process.addr.port()));
+    let mut expected = vec![
+        Expected {
+            service: "eshop",
+            name: "http.server.request.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: vec![
+                ("http.request.method", text("GET")),
+                ("http.route", text("/checkout")),
+                ("http.response.status_code", AttributeValue::Int(200)),
+                ("url.scheme", text("http")),
+            ],
+        },
+        Expected {
+            service: "eshop",
+            name: "http.client.request.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: vec![
+                ("http.request.method", text("POST")),
+                ("server.address", text("127.0.0.1")),
+                ("server.port", port(&stack.billing)),
+                ("http.response.status_code", AttributeValue::Int(201)),
+            ],
+        },
+        Expected {
+            service: "kafka-consumer",
+            name: "http.client.request.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: vec![
+                ("http.request.method", text("POST")),
+                ("server.port", port(&stack.notification)),
+            ],
+        },
+        Expected {
+            service: "eshop",
+            name: "messaging.client.operation.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: kafka("send"),
+        },
+        Expected {
+            service: "eshop",
+            name: "messaging.client.sent.messages",
+            kind: MetricKind::Counter,
+            unit: "{message}",
+            attributes: kafka("send"),
+        },
+        Expected {
+            service: "kafka-consumer",
+            name: "messaging.client.consumed.messages",
+            kind: MetricKind::Counter,
+            unit: "{message}",
+            attributes: [
+                kafka("process"),
+                vec![("messaging.consumer.group.name", text("eshop-demo-app"))],
+            ]
+            .concat(),
+        },
+        Expected {
+            service: "kafka-consumer",
+            name: "messaging.process.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: kafka("process"),
+        },
+        Expected {
+            service: "kafka-consumer",
+            name: "eshop_tracing.kafka.consumer.lag",
+            kind: MetricKind::Gauge,
+            unit: "{message}",
+            attributes: vec![
+                ("messaging.system", text("kafka")),
+                ("messaging.destination.name", text("eshop-topic")),
+            ],
+        },
+        Expected {
+            service: "eshop",
+            name: "eshop.orders.placed",
+            kind: MetricKind::Counter,
+            unit: "{order}",
+            attributes: Vec::new(),
+        },
+        Expected {
+            service: "notification",
+            name: "notification.emails.sent",
+            kind: MetricKind::Counter,
+            unit: "{email}",
+            attributes: Vec::new(),
+        },
+    ];
+    for (service, method, route) in [
+        ("inventory", "POST", "/createOrder"),
+        ("billing", "POST", "/payment"),
+        ("billing", "GET", "/payments"),
+        ("delivery", "POST", "/arrangeDelivery"),
+        ("notification", "POST", "/sendEmail"),
+    ] {
+        expected.push(Expected {
+            service,
+            name: "http.server.request.duration",
+            kind: MetricKind::Histogram,
+            unit: "s",
+            attributes: vec![("http.request.method", text(method)), ("http.route", text(route))],
+        });
+    }
+    let matches = |point: &MetricPoint, want: &Expected| {
+        point.service == want.service
+            && point.name == want.name
+            && want
+                .attributes
+                .iter()
+                .all(|(key, value)| point.attribute(key) == Some(value))
+    };
+    let found = stack
+        .receiver
+        .metrics()
+        .wait_for(WAIT, |points| {
+            expected
+                .iter()
+                .all(|want| points.iter().any(|point| matches(point, want)))
+                .then(|| points.to_vec())
+        })
+        .await
+        .unwrap_or_else(|points| {
+            let missing: Vec<_> = expected
+                .iter()
+                .filter(|want| !points.iter().any(|point| matches(point, want)))
+                .map(|want| format!("{} {} {:?}", want.service, want.name, want.attributes))
+                .collect();
+            panic!("metrics missing: {missing:#?}\nreceived: {points:#?}")
+        });
+    for want in &expected {
+        let point = found.iter().find(|point| matches(point, want)).expect("found above");
+        assert_eq!(
+            (point.kind, point.unit.as_str()),
+            (want.kind, want.unit),
+            "{}",
+            want.name
+        );
+        match want.kind {
+            MetricKind::Histogram => {
+                assert_eq!(point.bounds, DURATION_BUCKETS, "{}", want.name);
+                assert!(point.count >= 1, "{point:?}");
+            }
+            // Records behind: none or a few, never negative (librdkafka's "unknown").
+            MetricKind::Gauge => assert!(point.value >= 0.0, "{point:?}"),
+            _ => assert!(point.value >= 1.0, "{point:?}"),
+        }
+        for point in found.iter().filter(|point| point.name == want.name) {
+            // Types hold on every point, not only the one matched.
+            if let Some(status) = point.attribute("http.response.status_code") {
+                assert!(matches!(status, AttributeValue::Int(_)), "{point:?}");
+            }
+            if let Some(port) = point.attribute("server.port") {
+                assert!(matches!(port, AttributeValue::Int(_)), "{point:?}");
+            }
+        }
+    }
+}
+
+/// A log line written inside each service's request arrives over OTLP with the
+/// trace id and the id of a span of that service in this trace.
+async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
+    let expected = [
+        ("eshop", "order placed"),
+        ("inventory", "stock reserved"),
+        ("billing", "payment charged"),
+        ("delivery", "delivery scheduled"),
+        ("notification", "email sent"),
+    ];
+    let in_trace = |log: &LogRecord| log.trace_id.as_deref() == Some(CALLER_TRACE_ID);
+    let logs = stack
+        .receiver
+        .logs()
+        .wait_for(WAIT, |logs| {
+            expected
+                .iter()
+                .all(|(service, body)| {
+                    logs.iter()
+                        .any(|log| in_trace(log) && log.service == *service && log.body == *body)
+                })
+                .then(|| logs.to_vec())
+        })
+        .await
+        .unwrap_or_else(|logs| panic!("log records missing; received: {logs:#?}"));
+    for (service, body) in expected {
+        let log = logs
+            .iter()
+            .find(|log| in_trace(log) && log.service == service && log.body == body)
+            .expect("found above");
+        let span = trace
+            .spans
+            .iter()
+            .find(|span| Some(span.span_id.as_str()) == log.span_id.as_deref());
+        assert_eq!(
+            span.map(|span| span.service.as_str()),
+            Some(service),
+            "{service} {body:?} carries span id {:?}:\n{}",
+            log.span_id,
+            trace.render()
+        );
+        assert_eq!(log.severity_text, "INFO", "{log:?}");
+    }
+    let billing = logs
+        .iter()
+        .find(|log| log.body == "payment charged")
+        .expect("found above");
+    assert!(
+        matches!(billing.attributes.get("amount_cents"), Some(AttributeValue::Int(_))),
+        "{billing:?}"
+    );
 }

@@ -23,7 +23,14 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn spans_reach_an_https_collector_trusted_through_otel_exporter_otlp_certificate() {
     let ca = TestCa::new();
     let store = SpanStore::default();
-    let collector = HttpsServer::start(otlp_sink::router(store.clone()), &ca).await;
+    let collector = HttpsServer::start(
+        otlp_sink::router(otlp_sink::Stores {
+            spans: store.clone(),
+            ..Default::default()
+        }),
+        &ca,
+    )
+    .await;
     let ca_file = ca.ca_file().to_str().expect("utf-8 path").to_owned();
     let delivery = ServiceProcess::start(
         "delivery",

@@ -173,7 +173,12 @@ pub(crate) struct Assignment {
     pub(crate) topic: String,
 }
 
-impl ClientContext for Assignment {}
+impl ClientContext for Assignment {
+    // Consumer lag per partition, from librdkafka's statistics.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        telemetry::kafka::record_consumer_lag(&statistics);
+    }
+}
 
 impl ConsumerContext for Assignment {
     /// Runs on the poll loop's thread inside `recv()`, before the partitions

@@ -6,7 +6,7 @@
 //! is what an operator (or the soak test) reads to count them, a page at a time.
 //! Addresses appear masked in logs and spans (`j***@example.com`).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, validation};
 use axum::{
@@ -18,6 +18,10 @@ use service_kit::{
     Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
     config::{ConfigError, Listen},
 };
+
+/// Emails sent, not counting requests repeated for an order already emailed.
+static EMAILS_SENT: LazyLock<telemetry::metrics::Counter> =
+    LazyLock::new(|| telemetry::metrics::counter("notification.emails.sent", "{email}", "Emails sent."));
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -95,6 +99,7 @@ async fn send_email(
         }));
     }
     tracing::info!(to = %validation::mask_email(&request.to), "email sent");
+    EMAILS_SENT.add(1, &[]);
     sent.insert(
         request.order_id,
         SentEmail {

@@ -5,9 +5,9 @@ use std::{process::ExitCode, time::Duration};
 
 use axum::{Router, routing::get};
 use loadgen::{Config, Load, Method, Propagation, Report, Stop};
-use otlp_sink::contract;
 use serde::Serialize;
 use test_support::spawn_app;
+use trace_contract as contract;
 
 use crate::measure::{self, SPANS_PER_CHECKOUT};
 

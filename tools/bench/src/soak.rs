@@ -21,9 +21,10 @@ use std::{
 };
 
 use api::paths;
-use otlp_sink::{SpanKind, contract};
+use otlp_sink::SpanKind;
 use serde_json::Value;
 use test_support::{Fault, Stack, StackOptions};
+use trace_contract as contract;
 
 use crate::measure;
 

@@ -42,6 +42,9 @@ pub enum Stop {
     Requests(u64),
 }
 
+/// The W3C baggage every request carries, marking it as generated traffic.
+pub const SYNTHETIC_REQUEST_BAGGAGE: &str = "synthetic_request=true";
+
 /// What each request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -334,10 +337,13 @@ struct RequestMaker {
 impl RequestMaker {
     async fn send(&self, due: Instant) -> Outcome {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let mut request = match self.config.method {
+        let request = match self.config.method {
             Method::Get => self.client.get(&self.config.url),
             Method::Post => self.client.post(&self.config.url).json(&generated_order(sequence)),
         };
+        // Generated traffic says so, as the OpenTelemetry Demo's load generator
+        // does: the services copy this baggage entry onto every span.
+        let mut request = request.header("baggage", SYNTHETIC_REQUEST_BAGGAGE);
         let trace_id = match self.config.propagation {
             Propagation::None => None,
             Propagation::W3c | Propagation::B3 => {

@@ -40,6 +40,10 @@ async fn counts_answers_and_errors_and_reports_the_orders_accepted() {
         get(move |headers: HeaderMap| {
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let trace = headers["traceparent"].to_str().unwrap_or_default()[3..35].to_owned();
+            assert_eq!(
+                headers["baggage"], "synthetic_request=true",
+                "generated traffic is marked"
+            );
             async move {
                 if n % 4 == 3 {
                     (StatusCode::SERVICE_UNAVAILABLE, String::new())

@@ -8,7 +8,8 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use otlp_sink::{contract, tree};
+use otlp_sink::tree;
+use trace_contract as contract;
 
 const DEFAULT_JAEGER: &str = "http://localhost:16686";
 

@@ -2,8 +2,9 @@
 //! Jaeger's `GET /api/traces/{id}` shapes them: `data[].spans` with `CHILD_OF` and
 //! `FOLLOWS_FROM` references, `processes`, and Envoy's sidecar spans in between.
 
-use otlp_sink::{SpanKind, SpanStatus, contract};
+use otlp_sink::{SpanKind, SpanStatus};
 use serde_json::{Value, json};
+use trace_contract as contract;
 use verify_trace::{ReadError, read_trace};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

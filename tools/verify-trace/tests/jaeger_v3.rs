@@ -7,8 +7,9 @@
 use std::{net::SocketAddr, process::Command};
 
 use axum::{Router, http::StatusCode, routing::get};
-use otlp_sink::{SpanKind, contract};
+use otlp_sink::SpanKind;
 use serde_json::{Value, json};
+use trace_contract as contract;
 use verify_trace::{ReadError, read_trace_v3};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

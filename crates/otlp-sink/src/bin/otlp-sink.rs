@@ -1,12 +1,14 @@
-//! Prints each finished trace as an indented tree: the trace view of `make run` when no Jaeger runs.
+//! Prints each finished trace as an indented tree, log records under their spans: the trace view of `make run` when no Jaeger runs.
 //!
 //! Usage: `otlp-sink [ADDR]` (default `127.0.0.1:4318`), then point the services'
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` at `http://ADDR`. A trace is printed once no new
-//! span has arrived for it for two seconds, and printed again if more arrive.
+//! span or log record has arrived for it for two seconds, and printed again if
+//! more arrive. Metrics are accepted and dropped (each service serves its own
+//! at `GET /metrics`).
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use otlp_sink::{Receiver, SpanRecord, tree};
+use otlp_sink::{LogRecord, Receiver, SpanRecord, tree};
 use tokio::time::Instant;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:4318";
@@ -19,15 +21,25 @@ const FORGET: Duration = Duration::from_secs(120);
 
 struct Pending {
     spans: Vec<SpanRecord>,
+    logs: Vec<LogRecord>,
     changed: Instant,
     printed: usize,
+}
+
+impl Pending {
+    fn received(&self) -> usize {
+        self.spans.len() + self.logs.len()
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = std::env::args().nth(1).as_deref().unwrap_or(DEFAULT_ADDR).parse()?;
     let receiver = Receiver::start(addr).await?;
-    println!("otlp-sink: receiving OTLP/HTTP traces at {}", receiver.endpoint());
+    println!(
+        "otlp-sink: receiving OTLP/HTTP traces, metrics and logs at {}",
+        receiver.endpoint()
+    );
 
     let mut traces: HashMap<String, Pending> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -39,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         collect(&receiver, &mut traces);
         print_finished(&mut traces, SETTLE);
         let now = Instant::now();
-        traces.retain(|_, pending| now - pending.changed < FORGET || pending.spans.len() > pending.printed);
+        traces.retain(|_, pending| now - pending.changed < FORGET || pending.received() > pending.printed);
     }
     // Ctrl-C reaches the services too; what they flush on their way out
     // arrives within this grace period and is printed before exiting.
@@ -52,24 +64,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn collect(receiver: &Receiver, traces: &mut HashMap<String, Pending>) {
     let now = Instant::now();
     for span in receiver.store().drain() {
-        let pending = traces.entry(span.trace_id.clone()).or_insert_with(|| Pending {
-            spans: Vec::new(),
-            changed: now,
-            printed: 0,
-        });
-        pending.spans.push(span);
-        pending.changed = now;
+        pending(traces, &span.trace_id, now).spans.push(span);
     }
+    for log in receiver.logs().drain() {
+        if let Some(trace_id) = log.trace_id.clone() {
+            pending(traces, &trace_id, now).logs.push(log);
+        }
+    }
+    receiver.metrics().drain();
+}
+
+fn pending<'a>(traces: &'a mut HashMap<String, Pending>, trace_id: &str, now: Instant) -> &'a mut Pending {
+    let pending = traces.entry(trace_id.to_owned()).or_insert_with(|| Pending {
+        spans: Vec::new(),
+        logs: Vec::new(),
+        changed: now,
+        printed: 0,
+    });
+    pending.changed = now;
+    pending
 }
 
 /// Prints every trace with unprinted spans that has been quiet for `settle`.
 fn print_finished(traces: &mut HashMap<String, Pending>, settle: Duration) {
     let now = Instant::now();
     for pending in traces.values_mut() {
-        if pending.spans.len() > pending.printed && now - pending.changed >= settle {
+        if pending.received() > pending.printed && !pending.spans.is_empty() && now - pending.changed >= settle {
             let update = if pending.printed > 0 { " (updated)" } else { "" };
-            println!("\n{}{update}", tree::render(&pending.spans).trim_end());
-            pending.printed = pending.spans.len();
+            println!(
+                "\n{}{update}",
+                tree::render_with_logs(&pending.spans, &pending.logs).trim_end()
+            );
+            pending.printed = pending.received();
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::{SpanKind, SpanRecord};
+use otlp_sink::{SpanKind, SpanRecord};
 
 /// The six services of the suite, by `service.name`.
 pub const SERVICES: [&str; 6] = [

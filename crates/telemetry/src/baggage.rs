@@ -1,0 +1,126 @@
+//! Allow-listed W3C baggage entries copied onto every span as attributes, keys unchanged.
+//!
+//! The same behaviour as the OpenTelemetry contrib baggage span processors: at
+//! span start, each entry of the parent context's baggage whose key is on the
+//! list becomes an attribute of the span. Baggage reaches the context through
+//! the `baggage` propagator, over HTTP and Kafka alike, and is bounded there by
+//! the SDK's baggage limits (180 entries, 4096 bytes); the allow-list keeps
+//! callers from writing arbitrary attributes into the suite's spans.
+//!
+//! `synthetic_request` is on the list by default: the OpenTelemetry Demo's
+//! marker for generated traffic, which the load generator sends.
+
+use std::time::Duration;
+
+use opentelemetry::{Context, KeyValue, baggage::BaggageExt as _, trace::Span as _};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    trace::{Span, SpanData, SpanProcessor},
+};
+
+/// Comma-separated baggage keys to copy onto spans; empty copies none.
+pub const BAGGAGE_SPAN_ATTRIBUTES: &str = "BAGGAGE_SPAN_ATTRIBUTES";
+/// The default list.
+pub const DEFAULT_BAGGAGE_SPAN_ATTRIBUTES: &str = "synthetic_request";
+
+/// Copies the allow-listed baggage entries onto each span as it starts.
+#[derive(Debug, Clone)]
+pub struct BaggageSpanProcessor {
+    keys: Vec<String>,
+}
+
+impl BaggageSpanProcessor {
+    pub fn new(keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            keys: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The list in [`BAGGAGE_SPAN_ATTRIBUTES`], else [`DEFAULT_BAGGAGE_SPAN_ATTRIBUTES`].
+    pub fn from_env() -> Self {
+        let spec =
+            std::env::var(BAGGAGE_SPAN_ATTRIBUTES).unwrap_or_else(|_| DEFAULT_BAGGAGE_SPAN_ATTRIBUTES.to_owned());
+        Self::new(spec.split(',').map(str::trim).filter(|key| !key.is_empty()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl SpanProcessor for BaggageSpanProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        let baggage = cx.baggage();
+        if baggage.is_empty() {
+            return;
+        }
+        for key in &self.keys {
+            if let Some(value) = baggage.get(key) {
+                span.set_attribute(KeyValue::new(key.clone(), value.clone()));
+            }
+        }
+    }
+
+    fn on_end(&self, _span: SpanData) {}
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::{
+        propagation::TextMapPropagator as _,
+        trace::{Tracer as _, TracerProvider as _},
+    };
+    use opentelemetry_sdk::{propagation::BaggagePropagator, trace::SdkTracerProvider};
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex},
+    };
+
+    /// Keeps ended spans, as an exporter would receive them.
+    #[derive(Debug, Default, Clone)]
+    struct Ended(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanProcessor for Ended {
+        fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().expect("lock").push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_allow_listed_entries_become_attributes() {
+        let ended = Ended::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BaggageSpanProcessor::new(["synthetic_request"]))
+            .with_span_processor(ended.clone())
+            .build();
+        let carrier = HashMap::from([(
+            "baggage".to_owned(),
+            "synthetic_request=true,user.email=someone%40example.com".to_owned(),
+        )]);
+        let cx = BaggagePropagator::new().extract(&carrier);
+        provider.tracer("test").start_with_context("GET /checkout", &cx).end();
+        let spans = ended.0.lock().expect("lock");
+        let attributes: Vec<_> = spans[0]
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.as_str().to_owned(), kv.value.as_str().into_owned()))
+            .collect();
+        assert_eq!(attributes, [("synthetic_request".to_owned(), "true".to_owned())]);
+    }
+}

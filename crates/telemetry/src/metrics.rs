@@ -1,0 +1,270 @@
+//! Metrics: the semantic-convention instruments, recorded once and seen twice (OTLP and `GET /metrics`).
+//!
+//! Every observation goes through one [`Histogram::record`] or [`Counter::add`]
+//! call, which feeds both the OpenTelemetry meter (exported over OTLP by the
+//! SDK, `OTEL_METRICS_EXPORTER`, `OTEL_METRIC_EXPORT_INTERVAL`) and the
+//! process's own [`openmetrics`] store that `GET /metrics` serves to Prometheus.
+//! Two sinks because the OpenTelemetry Rust SDK has no exemplars yet
+//! (opentelemetry-rust #3369): the store keeps, per bucket, the trace and span
+//! of an observation, which is what lets a user go from a latency bucket to a
+//! trace. Nothing else in the suite records the same thing twice.
+//!
+//! The HTTP and Kafka instruments are recorded by [`crate::server`],
+//! [`crate::client`] and `crate::kafka`; services only add business counters
+//! with [`counter`].
+
+pub mod openmetrics;
+
+use std::{
+    sync::{Arc, LazyLock, OnceLock},
+    time::Instant,
+};
+
+use axum::{Router, http::header, response::IntoResponse, routing::get};
+use opentelemetry::{KeyValue, trace::SpanContext};
+use tracing::{Span, Subscriber, span::Id};
+use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
+
+use crate::semconv::{DURATION_BUCKETS, metric};
+use openmetrics::{CounterFamily, Exposition, GaugeFamily, HistogramFamily};
+
+/// Where Prometheus scrapes each service (on its own port).
+pub const METRICS_PATH: &str = "/metrics";
+
+/// The instrumentation scope of every instrument the suite records.
+const SCOPE: &str = "eshop-tracing";
+
+static EXPOSITION: LazyLock<Exposition> = LazyLock::new(Exposition::default);
+static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+
+/// A duration histogram in seconds, with the conventions' bucket boundaries.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    otel: opentelemetry::metrics::Histogram<f64>,
+    exposition: Arc<HistogramFamily>,
+}
+
+impl Histogram {
+    fn new(name: &'static str, help: &'static str) -> Self {
+        let otel = opentelemetry::global::meter(SCOPE)
+            .f64_histogram(name)
+            .with_unit("s")
+            .with_description(help)
+            .with_boundaries(DURATION_BUCKETS.to_vec())
+            .build();
+        Self {
+            otel,
+            exposition: EXPOSITION.histogram(name, "s", help, &DURATION_BUCKETS),
+        }
+    }
+
+    /// Records one duration; `span` is the span it measured, kept as the
+    /// bucket's exemplar when that span is sampled.
+    pub fn record(&self, seconds: f64, attributes: &[KeyValue], span: Option<&SpanContext>) {
+        self.otel.record(seconds, attributes);
+        let exemplar = span
+            .filter(|span| span.is_sampled())
+            .map(|span| (span.trace_id(), span.span_id()));
+        self.exposition.observe(seconds, attributes, exemplar);
+    }
+}
+
+/// A monotonic counter.
+#[derive(Debug, Clone)]
+pub struct Counter {
+    otel: opentelemetry::metrics::Counter<u64>,
+    exposition: Arc<CounterFamily>,
+}
+
+impl Counter {
+    /// Adds `value`; nothing happens before [`crate::init`] or with the SDK disabled.
+    pub fn add(&self, value: u64, attributes: &[KeyValue]) {
+        if INSTRUMENTS.get().is_none() {
+            return;
+        }
+        self.otel.add(value, attributes);
+        self.exposition.add(value, attributes);
+    }
+}
+
+/// A gauge: the last value recorded per attribute set.
+#[derive(Debug, Clone)]
+pub struct Gauge {
+    otel: opentelemetry::metrics::Gauge<i64>,
+    exposition: Arc<GaugeFamily>,
+}
+
+impl Gauge {
+    fn new(name: &'static str, unit: &'static str, help: &'static str) -> Self {
+        let otel = opentelemetry::global::meter(SCOPE)
+            .i64_gauge(name)
+            .with_unit(unit)
+            .with_description(help)
+            .build();
+        Self {
+            otel,
+            exposition: EXPOSITION.gauge(name, unit, help),
+        }
+    }
+
+    pub fn record(&self, value: i64, attributes: &[KeyValue]) {
+        self.otel.record(value, attributes);
+        self.exposition.set(value, attributes);
+    }
+}
+
+/// The suite's own name for consumer lag: the messaging conventions define no
+/// such metric yet, so it does not take a `messaging.*` name.
+pub const CONSUMER_LAG: &str = "eshop_tracing.kafka.consumer.lag";
+
+/// A business counter of the service's own (e.g. `eshop.orders.placed`, unit `{order}`).
+///
+/// Create it once, after [`crate::init`], and keep it.
+pub fn counter(name: &'static str, unit: &'static str, help: &'static str) -> Counter {
+    let otel = opentelemetry::global::meter(SCOPE)
+        .u64_counter(name)
+        .with_unit(unit)
+        .with_description(help)
+        .build();
+    Counter {
+        otel,
+        exposition: EXPOSITION.counter(name, unit, help),
+    }
+}
+
+/// The instruments the telemetry crate records itself (the messaging ones
+/// only with the `kafka` feature).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) struct Instruments {
+    pub(crate) http_server_duration: Histogram,
+    pub(crate) http_client_duration: Histogram,
+    pub(crate) messaging_operation_duration: Histogram,
+    pub(crate) messaging_process_duration: Histogram,
+    pub(crate) messaging_sent: Counter,
+    pub(crate) messaging_consumed: Counter,
+    pub(crate) consumer_lag: Gauge,
+}
+
+/// Creates the instruments; called by [`crate::init`] once the meter provider is global.
+pub(crate) fn install() {
+    INSTRUMENTS.get_or_init(|| Instruments {
+        http_server_duration: Histogram::new(
+            metric::HTTP_SERVER_REQUEST_DURATION,
+            "Duration of HTTP server requests.",
+        ),
+        http_client_duration: Histogram::new(
+            metric::HTTP_CLIENT_REQUEST_DURATION,
+            "Duration of HTTP client requests.",
+        ),
+        messaging_operation_duration: Histogram::new(
+            metric::MESSAGING_CLIENT_OPERATION_DURATION,
+            "Duration of messaging operations initiated by a producer or consumer client.",
+        ),
+        messaging_process_duration: Histogram::new(
+            metric::MESSAGING_PROCESS_DURATION,
+            "Duration of processing operations.",
+        ),
+        messaging_sent: counter_of(
+            metric::MESSAGING_CLIENT_SENT_MESSAGES,
+            "Number of messages producer attempted to send to the broker.",
+        ),
+        messaging_consumed: counter_of(
+            metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+            "Number of messages that were delivered to the application.",
+        ),
+        consumer_lag: Gauge::new(
+            CONSUMER_LAG,
+            "{message}",
+            "Records in a partition behind its high watermark, as librdkafka reports it.",
+        ),
+    });
+}
+
+fn counter_of(name: &'static str, help: &'static str) -> Counter {
+    counter(name, "{message}", help)
+}
+
+/// The crate's instruments, or `None` before [`crate::init`] or with the SDK disabled.
+pub(crate) fn instruments() -> Option<&'static Instruments> {
+    INSTRUMENTS.get()
+}
+
+/// `GET /metrics`: this process's metrics in OpenMetrics text, exemplars included.
+pub fn router() -> Router {
+    Router::new().route(METRICS_PATH, get(serve))
+}
+
+async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, openmetrics::CONTENT_TYPE)], EXPOSITION.render())
+}
+
+/// Records `histogram` with the span's duration when the span closes, for
+/// spans whose end is not in the telemetry crate's hands (the CONSUMER span
+/// ends when the service drops it).
+///
+/// `counter`, if any, is counted once with the same attributes at the same time.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) fn record_on_close(
+    span: &Span,
+    histogram: fn(&Instruments) -> &Histogram,
+    counter: Option<fn(&Instruments) -> &Counter>,
+    attributes: Vec<KeyValue>,
+) {
+    if instruments().is_none() {
+        return;
+    }
+    let span_context = crate::span_context(span);
+    let timing = CloseTiming {
+        start: Instant::now(),
+        histogram,
+        counter,
+        attributes,
+        span_context,
+    };
+    crate::with_registry_span(span, |span| span.extensions_mut().replace(timing));
+}
+
+/// Adds an attribute to what [`record_on_close`] will record (e.g. `error.type`).
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) fn add_close_attribute(span: &Span, attribute: KeyValue) {
+    crate::with_registry_span(span, |span| {
+        if let Some(timing) = span.extensions_mut().get_mut::<CloseTiming>() {
+            timing.attributes.push(attribute);
+        }
+    });
+}
+
+struct CloseTiming {
+    start: Instant,
+    histogram: fn(&Instruments) -> &Histogram,
+    counter: Option<fn(&Instruments) -> &Counter>,
+    attributes: Vec<KeyValue>,
+    span_context: SpanContext,
+}
+
+/// The layer that records [`record_on_close`] durations.
+#[derive(Debug, Default)]
+pub(crate) struct CloseLayer;
+
+impl<S> Layer<S> for CloseLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(timing) = span.extensions_mut().remove::<CloseTiming>() else {
+            return;
+        };
+        if let Some(instruments) = instruments() {
+            (timing.histogram)(instruments).record(
+                timing.start.elapsed().as_secs_f64(),
+                &timing.attributes,
+                Some(&timing.span_context),
+            );
+            if let Some(counter) = timing.counter {
+                counter(instruments).add(1, &timing.attributes);
+            }
+        }
+    }
+}

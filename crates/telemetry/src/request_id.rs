@@ -1,0 +1,68 @@
+//! `x-request-id`: copied from every inbound request onto every outbound call and Kafka record.
+//!
+//! Istio lists it among the headers an application must forward, and Envoy
+//! needs it whatever the OpenTelemetry SDK does, so it is not kept in the
+//! OpenTelemetry [`Context`](opentelemetry::Context) (which does not exist when
+//! `OTEL_SDK_DISABLED=true`) but in the `tracing` span it arrived with. Every
+//! span below finds it by walking up its parents.
+
+use tracing::Span;
+
+/// The header Envoy creates at the edge and that every hop must forward.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// Remembers `id` as the request id of `span` and everything below it.
+///
+/// Capped: it is forwarded on every call and copied into every SERVER span.
+pub(crate) fn remember(span: &Span, id: &str) {
+    let id = crate::untrusted::capped(id.trim(), crate::untrusted::MAX_REQUEST_ID);
+    if id.is_empty() {
+        return;
+    }
+    crate::with_registry_span(span, |span| span.extensions_mut().replace(RequestId(id.to_owned())));
+}
+
+/// The request id `span` (or its nearest ancestor) was remembered with.
+pub fn of(span: &Span) -> Option<String> {
+    crate::with_registry_span(span, |span| {
+        span.scope()
+            .find_map(|span| span.extensions().get::<RequestId>().map(|id| id.0.clone()))
+    })
+    .flatten()
+}
+
+/// The request id of the span the caller is in.
+pub fn current() -> Option<String> {
+    of(&Span::current())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[test]
+    fn children_find_the_id_of_their_request() {
+        let subscriber = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let server = tracing::info_span!("server");
+            remember(&server, " req-1 ");
+            let child = server.in_scope(|| tracing::info_span!("client"));
+            assert_eq!(of(&child).as_deref(), Some("req-1"));
+            assert_eq!(of(&tracing::info_span!("unrelated")), None);
+        });
+    }
+
+    #[test]
+    fn an_oversized_request_id_is_capped_before_it_is_forwarded() {
+        let subscriber = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let server = tracing::info_span!("server");
+            remember(&server, &"r".repeat(10_000));
+            assert_eq!(of(&server).map(|id| id.len()), Some(crate::untrusted::MAX_REQUEST_ID));
+        });
+    }
+}
