@@ -58,7 +58,7 @@ impl SpanProcessor for BaggageSpanProcessor {
             if let Some(value) = baggage.get(key) {
                 // The caller chose the value: capped like any header copied into a span.
                 let value = value.as_str();
-                let value = crate::untrusted::capped(&value, crate::untrusted::MAX_COPIED_HEADER);
+                let value = crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER);
                 span.set_attribute(KeyValue::new(key.clone(), value.to_owned()));
             }
         }
