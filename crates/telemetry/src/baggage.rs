@@ -56,7 +56,10 @@ impl SpanProcessor for BaggageSpanProcessor {
         }
         for key in &self.keys {
             if let Some(value) = baggage.get(key) {
-                span.set_attribute(KeyValue::new(key.clone(), value.clone()));
+                // The caller chose the value: capped like any header copied into a span.
+                let value = value.as_str();
+                let value = crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER);
+                span.set_attribute(KeyValue::new(key.clone(), value.to_owned()));
             }
         }
     }
@@ -122,5 +125,21 @@ mod tests {
             .map(|kv| (kv.key.as_str().to_owned(), kv.value.as_str().into_owned()))
             .collect();
         assert_eq!(attributes, [("synthetic_request".to_owned(), "true".to_owned())]);
+    }
+
+    #[test]
+    fn a_long_baggage_value_is_capped_on_the_span() {
+        let ended = Ended::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BaggageSpanProcessor::new(["synthetic_request"]))
+            .with_span_processor(ended.clone())
+            .build();
+        let long = "x".repeat(3_000);
+        let carrier = HashMap::from([("baggage".to_owned(), format!("synthetic_request={long}"))]);
+        let cx = BaggagePropagator::new().extract(&carrier);
+        provider.tracer("test").start_with_context("GET /checkout", &cx).end();
+        let spans = ended.0.lock().expect("lock");
+        let value = spans[0].attributes[0].value.as_str().into_owned();
+        assert_eq!(value.len(), crate::untrusted::MAX_COPIED_HEADER);
     }
 }

@@ -21,7 +21,8 @@ use std::{
 };
 
 use axum::{Router, http::header, response::IntoResponse, routing::get};
-use opentelemetry::{KeyValue, trace::SpanContext};
+pub use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanContext;
 use tracing::{Span, Subscriber, span::Id};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 

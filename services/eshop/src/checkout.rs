@@ -6,7 +6,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse as _, Response},
 };
+use std::sync::LazyLock;
+
 use service_kit::{Json, Problem};
+use telemetry::metrics::{Counter, KeyValue};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
@@ -15,6 +18,15 @@ use crate::{
     AppState, CheckoutError, Service,
     idempotency::{self, Claim, Claimed},
 };
+
+/// Checkouts that failed after a step may have happened, and were undone.
+static ORDERS_UNDONE: LazyLock<Counter> = LazyLock::new(|| {
+    telemetry::metrics::counter(
+        "eshop.orders.undone",
+        "{order}",
+        "Checkouts undone after a step failed, by why (error.type) and where (eshop.failed_step).",
+    )
+});
 
 /// `GET /checkout`: places the catalogue's sample order, so a bare `curl` shows the whole flow.
 pub(crate) async fn sample_checkout(State(state): State<AppState>) -> Response {
@@ -96,6 +108,13 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
             sent.pop();
         }
         if !sent.is_empty() {
+            ORDERS_UNDONE.add(
+                1,
+                &[
+                    KeyValue::new("error.type", err.kind()),
+                    KeyValue::new("eshop.failed_step", err.failed_step()),
+                ],
+            );
             state
                 .0
                 .compensator

@@ -23,6 +23,37 @@ pub enum CheckoutError {
     UndoBacklog,
 }
 
+impl CheckoutError {
+    /// Why the checkout failed, as a low-cardinality `error.type` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_input",
+            Self::Call(CallError::TimedOut { .. }) => "timeout",
+            Self::Call(CallError::Unreachable { .. }) => "unreachable",
+            Self::Call(CallError::Refused { .. }) => "refused",
+            Self::Call(CallError::Failed { .. }) => "server_error",
+            Self::Call(CallError::BadResponse { .. }) => "bad_response",
+            Self::Publish(_) => "kafka_unavailable",
+            Self::UndoBacklog => "undo_backlog",
+        }
+    }
+
+    /// The step that failed: a service's name, `kafka`, or `eshop` itself.
+    pub fn failed_step(&self) -> &'static str {
+        match self {
+            Self::Call(
+                CallError::TimedOut { service, .. }
+                | CallError::Unreachable { service, .. }
+                | CallError::Refused { service, .. }
+                | CallError::Failed { service, .. }
+                | CallError::BadResponse { service, .. },
+            ) => service.name(),
+            Self::Publish(_) => "kafka",
+            Self::Invalid(_) | Self::UndoBacklog => "eshop",
+        }
+    }
+}
+
 impl IntoResponse for CheckoutError {
     fn into_response(self) -> Response {
         let detail = self.to_string();

@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use api::PaymentStatus;
 use axum::{Router, http::StatusCode, routing::post};
 use common::Services;
-use otlp_sink::Receiver;
+use otlp_sink::{AttributeValue, MetricPoint, Receiver};
 use test_support::{ServiceProcess, SpanKind, TestApp, Trace, spawn_app};
 use tokio::sync::Notify;
 
@@ -110,6 +110,25 @@ async fn sigterm_finishes_the_request_in_flight_flushes_its_spans_and_exits_zero
     trace.child(undo, "eshop", SpanKind::Client, "POST /cancelDelivery");
     trace.child(undo, "eshop", SpanKind::Client, "POST /refund");
     trace.child(undo, "eshop", SpanKind::Client, "POST /cancelOrder");
+
+    // Counted, by why and where, and exported at shutdown with the spans.
+    let undone: Vec<MetricPoint> = receiver
+        .metrics()
+        .all()
+        .into_iter()
+        .filter(|point| point.service == "eshop" && point.name == "eshop.orders.undone")
+        .collect();
+    assert_eq!(undone.len(), 1, "{undone:#?}");
+    assert_eq!(undone[0].unit, "{order}");
+    assert_eq!(undone[0].value, 1.0);
+    assert_eq!(
+        undone[0].attribute("error.type"),
+        Some(&AttributeValue::String("server_error".into()))
+    );
+    assert_eq!(
+        undone[0].attribute("eshop.failed_step"),
+        Some(&AttributeValue::String("delivery".into()))
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,15 @@ use crate::{
     retry::{self, FIRST_BACKOFF, Verdict},
 };
 
+/// Records copied to the dead-letter topic, by why (`error.type`).
+static DEAD_LETTERED: std::sync::LazyLock<telemetry::metrics::Counter> = std::sync::LazyLock::new(|| {
+    telemetry::metrics::counter(
+        "kafka_consumer.records.dead_lettered",
+        "{record}",
+        "Records copied to the dead-letter topic because they can never be handled.",
+    )
+});
+
 /// How handling one record ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Handled {
@@ -99,6 +108,10 @@ impl Handler {
         kafka::record_error(&tracing::Span::current(), error_type, &reason);
         tracing::error!(reason, "this record can never be handled; dead-lettering it");
         if self.dead_letters.send(message, reason, stop).await {
+            DEAD_LETTERED.add(
+                1,
+                &[telemetry::metrics::KeyValue::new("error.type", error_type.to_owned())],
+            );
             Handled::Done
         } else {
             Handled::Interrupted

@@ -124,4 +124,21 @@ async fn a_dead_lettered_record_keeps_its_log_its_request_id_and_its_baggage() {
         })
         .await
         .unwrap_or_else(|points| panic!("no dead-letter count: {points:#?}"));
+    // And by the business counter, with why.
+    let counted = stack
+        .receiver
+        .metrics()
+        .wait_for(WAIT, |points| {
+            points
+                .iter()
+                .find(|point| point.service == "kafka-consumer" && point.name == "kafka_consumer.records.dead_lettered")
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|points| panic!("no dead-lettered count: {points:#?}"));
+    assert_eq!(counted.unit, "{record}");
+    assert_eq!(
+        counted.attribute("error.type"),
+        Some(&AttributeValue::String("invalid_message".into()))
+    );
 }
