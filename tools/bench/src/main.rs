@@ -7,11 +7,14 @@
 //!                 billing's answers are lost and the broker is restarted; then every
 //!                 order is reconciled. bench soak-memory: ten minutes of steady load,
 //!                 resident memory of every service sampled)
+//!   make bench-micro (criterion benchmarks of the telemetry crate, then
+//!                 bench micro-report: each piece as a ratio to its bare baseline)
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
 mod measure;
 mod memory_soak;
+mod micro_report;
 mod run_bench;
 mod soak;
 
@@ -23,8 +26,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         Some("bench") => run_bench::run().await,
         Some("soak") => soak::run().await,
         Some("soak-memory") => memory_soak::run().await,
+        Some("micro-report") => micro_report::run(),
         _ => {
-            eprintln!("usage: bench bench | bench soak | bench soak-memory   (or make bench / make soak)");
+            eprintln!(
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)"
+            );
             Ok(ExitCode::from(2))
         }
     }
