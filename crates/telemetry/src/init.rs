@@ -169,6 +169,7 @@ where
     let log_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(log_writer)
+        .fmt_fields(logs::NoSpanFields)
         .event_format(logs::EventFormat::new(logs::LogFormat::from_env()))
         .with_filter(log_filter()?);
     // Log records over OTLP: the same events as stdout, filtered alike.
