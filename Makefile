@@ -1,6 +1,6 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
 .PHONY: help build run test lint fmt broker prometheus clean check-manifests images print-image-prefix docker-build up down \
-	deploy undeploy checkout jaeger verify-trace bench soak cluster cluster-down
+	deploy undeploy checkout jaeger verify-trace bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
 SERVICES := eshop inventory billing delivery notification kafka-consumer
@@ -84,6 +84,11 @@ verify-trace: ## Check a trace in Jaeger: make verify-trace TRACE=<id> [JAEGER=h
 bench: broker ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench bench
+
+bench-micro: ## Criterion benchmarks of the telemetry crate, each piece as a ratio to its bare baseline
+	$(CARGO) bench --locked -p telemetry --features kafka --bench per_request
+	$(CARGO) build --release --locked -p bench
+	target/release/bench micro-report
 
 soak: broker ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
 	$(CARGO) build --release --locked --workspace --bins

@@ -6,7 +6,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider, metrics::SdkMeterProvider, trace::SdkTracerProvider};
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    EnvFilter, Layer as _, filter::LevelFilter, fmt::MakeWriter, layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
 };
 
 use crate::{baggage::BaggageSpanProcessor, logs, metrics, propagation, sampler, tls::Signal};
@@ -132,8 +133,45 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
         None
     };
 
+    install(
+        Providers {
+            tracer: provider,
+            meter: meter_provider,
+            logger: logger_provider,
+        },
+        &service_name(default_service_name),
+        std::io::stdout,
+    )
+}
+
+/// The providers [`install`] wires into the subscriber; `None` leaves that signal off.
+#[derive(Debug, Default)]
+pub struct Providers {
+    pub tracer: Option<SdkTracerProvider>,
+    pub meter: Option<SdkMeterProvider>,
+    pub logger: Option<SdkLoggerProvider>,
+}
+
+/// What [`init`] does once it has built the providers from the environment:
+/// the subscriber's layers, the global providers and the crate's instruments.
+///
+/// Public so that the micro-benchmarks measure the very pipeline the services
+/// run, with providers and a log writer of their own; services call [`init`].
+#[doc(hidden)]
+pub fn install<W>(providers: Providers, service_name: &str, log_writer: W) -> Result<TelemetryGuard, TelemetryError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let Providers {
+        tracer: provider,
+        meter: meter_provider,
+        logger: logger_provider,
+    } = providers;
+    let enabled = provider.is_some();
     let log_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
+        .with_writer(log_writer)
+        .fmt_fields(logs::NoSpanFields)
         .event_format(logs::EventFormat::new(logs::LogFormat::from_env()))
         .with_filter(log_filter()?);
     // Log records over OTLP: the same events as stdout, filtered alike.
@@ -145,7 +183,7 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
     // cut holes in the trace. Library spans below INFO stay out of it.
     let trace_layer = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service_name(default_service_name)))
+            .with_tracer(provider.tracer(service_name.to_owned()))
             // Keep spans to the semantic conventions: no busy/idle timings,
             // thread or source-location attributes.
             .with_threads(false)

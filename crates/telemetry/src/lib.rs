@@ -36,7 +36,7 @@ pub mod server;
 pub mod tls;
 pub mod untrusted;
 
-pub use init::{TelemetryError, TelemetryGuard, init};
+pub use init::{Providers, TelemetryError, TelemetryGuard, init, install};
 
 /// The OpenTelemetry span context of a `tracing` span (invalid when the SDK is off).
 pub(crate) fn span_context(span: &tracing::Span) -> opentelemetry::trace::SpanContext {

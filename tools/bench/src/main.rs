@@ -7,11 +7,16 @@
 //!                 billing's answers are lost and the broker is restarted; then every
 //!                 order is reconciled. bench soak-memory: ten minutes of steady load,
 //!                 resident memory of every service sampled)
+//!   make bench-micro (criterion benchmarks of the telemetry crate, then
+//!                 bench micro-report: each piece as a ratio to its bare baseline)
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
+mod bare_span;
+mod kafka_rtt;
 mod measure;
 mod memory_soak;
+mod micro_report;
 mod run_bench;
 mod soak;
 
@@ -23,8 +28,32 @@ async fn main() -> anyhow::Result<ExitCode> {
         Some("bench") => run_bench::run().await,
         Some("soak") => soak::run().await,
         Some("soak-memory") => memory_soak::run().await,
+        Some("micro-report") => micro_report::run(),
+        Some("bare-spans") => {
+            let mut args = std::env::args().skip(2);
+            let (Some(endpoint), Some(count)) = (args.next(), args.next().and_then(|n| n.parse().ok())) else {
+                anyhow::bail!("usage: bench bare-spans <OTLP endpoint> <count>");
+            };
+            bare_span::child(endpoint, count).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("kafka-round-trip") => {
+            let rate: f64 = std::env::args()
+                .nth(2)
+                .and_then(|rate| rate.parse().ok())
+                .unwrap_or(0.0);
+            let mut times = kafka_rtt::round_trips(200, std::time::Duration::from_millis(20), rate).await?;
+            println!(
+                "bare Kafka round trip, 200 records, {rate}/s other records: p50 {:.1} ms, p99 {:.1} ms",
+                measure::quantile(&mut times, 0.5),
+                measure::quantile(&mut times, 0.99)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         _ => {
-            eprintln!("usage: bench bench | bench soak | bench soak-memory   (or make bench / make soak)");
+            eprintln!(
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)"
+            );
             Ok(ExitCode::from(2))
         }
     }

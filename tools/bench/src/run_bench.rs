@@ -9,7 +9,10 @@ use serde::Serialize;
 use test_support::spawn_app;
 use trace_contract as contract;
 
-use crate::measure::{self, SPANS_PER_CHECKOUT};
+use crate::{
+    bare_span, kafka_rtt,
+    measure::{self, SPANS_PER_CHECKOUT},
+};
 
 /// Alternating rounds of tracing on / tracing off / bare hop.
 const ROUNDS: usize = 3;
@@ -20,6 +23,12 @@ const HALF_LOAD_TIME: Duration = Duration::from_secs(60);
 /// client -> eshop, eshop -> inventory, billing, delivery, kafka-consumer -> notification.
 const HTTP_HOPS_PER_CHECKOUT: f64 = 5.0;
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
+/// Bare Kafka round trips: this many records, one at a time, this far apart.
+const ROUND_TRIPS: usize = 200;
+const ROUND_TRIP_GAP: Duration = Duration::from_millis(20);
+/// The processes a span's CPU is counted in: the six services and the broker,
+/// not the bench process (load generator and OTLP receiver).
+const SPAN_PROCESSES: usize = 7;
 
 #[derive(Debug, Serialize)]
 struct ServiceFigures {
@@ -49,6 +58,21 @@ struct BenchReport {
     traced_over_untraced: f64,
     hop_median_rps: f64,
     checkout_vs_hop_budget: f64,
+    /// CPU microseconds per bare hop (client and trivial handler, one process), median.
+    bare_request_cpu_us: f64,
+    /// Untraced CPU per checkout (services and broker) over five bare hops' CPU.
+    untraced_checkout_cpu_vs_hops: f64,
+    /// Tracing's CPU per span: services and broker, traced minus untraced, over the spans of a checkout.
+    span_cpu_us: f64,
+    /// An SDK span built and exported with no tracing layer, in a process of its own.
+    bare_span_cpu_us: f64,
+    span_cpu_over_bare: f64,
+    /// One record at a time on a broker of its own, no services: p50 and p99 ms.
+    kafka_bare_round_trip_ms: (f64, f64),
+    /// The same while other records go to the topic at the half-saturation rate.
+    kafka_bare_round_trip_loaded_ms: (f64, f64),
+    kafka_background_rate: f64,
+    kafka_hop_p50_over_bare: f64,
     cpu_at_saturation: Vec<CpuShare>,
     half_load: Report,
     checkouts_accepted: usize,
@@ -102,11 +126,16 @@ async fn saturation(tracing: bool) -> anyhow::Result<(f64, Vec<(String, f64)>)> 
     Ok((report.throughput_rps, cpu))
 }
 
-async fn bare_hop() -> anyhow::Result<f64> {
+/// One bare HTTP hop at saturation: throughput, and CPU microseconds per request
+/// (load generator and handler, both in this process).
+async fn bare_hop() -> anyhow::Result<(f64, f64)> {
     let app = spawn_app(Router::new().route("/hop", get(|| async { "ok" }))).await;
+    let before = measure::cpu_time("self");
     let report = loadgen::run(&closed_loop(app.url("/hop"), Propagation::None)).await?;
+    let cpu = measure::cpu_time("self").saturating_sub(before);
+    let requests = (report.requests + report.warmup_requests).max(1) as f64;
     eprintln!("  bare HTTP hop: {:.1} requests/s", report.throughput_rps);
-    Ok(report.throughput_rps)
+    Ok((report.throughput_rps, cpu.as_secs_f64() * 1e6 / requests))
 }
 
 pub async fn run() -> anyhow::Result<ExitCode> {
@@ -114,7 +143,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         "bench: {} rounds of {SATURATION_TIME:?} at {SATURATION_WORKERS} workers, alternating",
         ROUNDS
     );
-    let (mut traced, mut untraced, mut hop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut traced, mut untraced, mut hop, mut hop_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut traced_cpu, mut untraced_cpu) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         eprintln!("round {round}/{ROUNDS}");
@@ -124,7 +153,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         let (rps, cpu) = saturation(false).await?;
         untraced.push(rps);
         untraced_cpu.push(cpu);
-        hop.push(bare_hop().await?);
+        let (rps, cpu) = bare_hop().await?;
+        hop.push(rps);
+        hop_cpu.push(cpu);
     }
     let cpu_at_saturation: Vec<CpuShare> = traced_cpu[0]
         .iter()
@@ -140,6 +171,31 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let hop_median = measure::median(&hop);
 
     let rate = traced_median / 2.0;
+    let span_cpu_us = cpu_at_saturation
+        .iter()
+        .take(SPAN_PROCESSES)
+        .map(|share| share.traced_ms - share.untraced_ms)
+        .sum::<f64>()
+        * 1_000.0
+        / SPANS_PER_CHECKOUT as f64;
+    let untraced_checkout_ms: f64 = cpu_at_saturation
+        .iter()
+        .take(SPAN_PROCESSES)
+        .map(|share| share.untraced_ms)
+        .sum();
+    let bare_request_cpu_us = measure::median(&hop_cpu);
+    let bare_span_cpu_us = bare_span::cpu_us_per_span().await?;
+    eprintln!("bare Kafka round trip: {ROUND_TRIPS} records, idle and with {rate:.0} others a second");
+    let mut round_trip = kafka_rtt::round_trips(ROUND_TRIPS, ROUND_TRIP_GAP, 0.0).await?;
+    let mut round_trip_loaded = kafka_rtt::round_trips(ROUND_TRIPS, ROUND_TRIP_GAP, rate).await?;
+    let kafka_bare_round_trip_ms = (
+        measure::quantile(&mut round_trip, 0.5),
+        measure::quantile(&mut round_trip, 0.99),
+    );
+    let kafka_bare_round_trip_loaded_ms = (
+        measure::quantile(&mut round_trip_loaded, 0.5),
+        measure::quantile(&mut round_trip_loaded, 0.99),
+    );
     eprintln!("half saturation: {rate:.1} checkouts/s for {HALF_LOAD_TIME:?}, tracing on");
     let stack = measure::stack(true).await;
     tokio::time::sleep(IDLE_SETTLE).await;
@@ -215,6 +271,14 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         traced_over_untraced: traced_median / untraced_median,
         hop_median_rps: hop_median,
         checkout_vs_hop_budget: traced_median / (hop_median / HTTP_HOPS_PER_CHECKOUT),
+        bare_request_cpu_us,
+        untraced_checkout_cpu_vs_hops: untraced_checkout_ms * 1_000.0 / (HTTP_HOPS_PER_CHECKOUT * bare_request_cpu_us),
+        span_cpu_us,
+        bare_span_cpu_us,
+        span_cpu_over_bare: span_cpu_us / bare_span_cpu_us,
+        kafka_bare_round_trip_ms,
+        kafka_bare_round_trip_loaded_ms,
+        kafka_background_rate: rate,
         cpu_at_saturation,
         traced_rps: traced,
         untraced_rps: untraced,
@@ -226,6 +290,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         traces_complete: complete,
         kafka_hop_p50_ms: measure::quantile(&mut hops, 0.50),
         kafka_hop_p99_ms: measure::quantile(&mut hops, 0.99),
+        kafka_hop_p50_over_bare: measure::quantile(&mut hops, 0.50) / kafka_bare_round_trip_ms.0,
         kafka_hop_parts_ms,
         services: processes
             .iter()
@@ -281,6 +346,27 @@ fn print_table(r: &BenchReport) {
         "| 2. checkout throughput / (hop throughput / {HTTP_HOPS_PER_CHECKOUT}) | {:.3} | |",
         r.checkout_vs_hop_budget
     );
+    println!(
+        "| 2. one bare HTTP hop: CPU per request (client and handler, one process) | {:.1} µs median | |",
+        r.bare_request_cpu_us
+    );
+    println!(
+        "| 2. untraced checkout CPU (services, broker) / ({HTTP_HOPS_PER_CHECKOUT} x bare hop CPU) | {:.2} | |",
+        r.untraced_checkout_cpu_vs_hops
+    );
+    println!(
+        "| 2. tracing's CPU per span (services and broker, on minus off, / {SPANS_PER_CHECKOUT}) | {:.1} µs | |",
+        r.span_cpu_us
+    );
+    println!(
+        "| 2. bare SDK span, no tracing layer, batch OTLP export (own process) | {:.1} µs CPU | |",
+        r.bare_span_cpu_us
+    );
+    println!(
+        "| 2. per-span CPU / bare SDK span | {:.2} | <= 2: {} |",
+        r.span_cpu_over_bare,
+        verdict(r.span_cpu_over_bare <= 2.0)
+    );
     let h = &r.half_load;
     println!(
         "| 3. half saturation, {:.1}/s for {:.0} s: latency ms | p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; errors {:?} | |",
@@ -312,6 +398,19 @@ fn print_table(r: &BenchReport) {
         r.kafka_hop_p50_ms,
         r.kafka_hop_p99_ms,
         verdict(r.kafka_hop_p99_ms < 50.0)
+    );
+    println!(
+        "| 3. bare Kafka round trip, {ROUND_TRIPS} records one at a time, no services | p50 {:.1} ms, p99 {:.1} ms | |",
+        r.kafka_bare_round_trip_ms.0, r.kafka_bare_round_trip_ms.1
+    );
+    println!(
+        "| 3. the same, while {:.0} other records/s go to the topic | p50 {:.1} ms, p99 {:.1} ms | |",
+        r.kafka_background_rate, r.kafka_bare_round_trip_loaded_ms.0, r.kafka_bare_round_trip_loaded_ms.1
+    );
+    println!(
+        "| 3. Kafka hop p50 / bare round trip p50 | {:.2} | <= 2: {} |",
+        r.kafka_hop_p50_over_bare,
+        verdict(r.kafka_hop_p50_over_bare <= 2.0)
     );
     for (part, p50, p99) in &r.kafka_hop_parts_ms {
         println!("| 3. Kafka hop part: {part} | p50 {p50:.1} ms, p99 {p99:.1} ms | |");

@@ -332,12 +332,7 @@ fn render_labels(attributes: &[KeyValue], out: &mut String) {
         if index > 0 {
             out.push(',');
         }
-        out.extend(
-            kv.key
-                .as_str()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }),
-        );
+        sanitize_into(kv.key.as_str(), out);
         out.push_str("=\"");
         match &kv.value {
             Value::String(value) => escape(value.as_str(), out),
@@ -353,7 +348,27 @@ fn render_labels(attributes: &[KeyValue], out: &mut String) {
     }
 }
 
+/// A label name as Prometheus spells it: each character not `[a-zA-Z0-9_]` (the
+/// conventions' dots) becomes `_`. Runs on every observation, so the valid runs
+/// between them are copied whole rather than character by character.
+fn sanitize_into(key: &str, out: &mut String) {
+    for (index, run) in key
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .enumerate()
+    {
+        if index > 0 {
+            out.push('_');
+        }
+        out.push_str(run);
+    }
+}
+
 fn escape(value: &str, out: &mut String) {
+    // Runs on every observation: most values need no escaping and are copied whole.
+    if !value.contains(['\\', '"', '\n']) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -420,6 +435,23 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn label_names_and_values_are_spelled_as_prometheus_reads_them() {
+        let mut out = String::new();
+        render_labels(
+            &[
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("ünï.x", "a\"b\\c\nd"),
+                KeyValue::new("server.port", 8080_i64),
+            ],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            r#"http_request_method="GET",_n__x="a\"b\\c\nd",server_port="8080""#
+        );
     }
 
     #[test]

@@ -1,0 +1,347 @@
+//! What the telemetry crate costs per span and per request, each piece against a bare baseline in the same run.
+//!
+//! The pipeline is the services' own (`telemetry::install`: the same layers,
+//! 100% sampling, batch export over OTLP/HTTP to an in-process receiver, metrics
+//! and OTLP log records on) with stdout logging sent to a sink. Pairs, each
+//! `<group>/bare` against `<group>/traced`:
+//! - `span`: an SDK span built directly (the attributes of a SERVER span) against
+//!   the same span opened through `tracing` and tracing-opentelemetry;
+//! - `server`: an axum request with no middleware against one through `trace_request`;
+//! - `client`: a reqwest-middleware call answered in-process, without and with `ClientTracing`;
+//! - `producer` / `consumer`: the SDK spans a Kafka send and receive need
+//!   (with inject / extract and link), against `kafka::producer_span` +
+//!   `record_headers` and `kafka::consumer_span`;
+//! - `inject` / `extract`: W3C alone against the default propagator set.
+//!
+//! Export runs on the batch processor's thread and is paid alike by both sides
+//! of every pair. `target/release/bench micro-report` prints the medians and ratios.
+
+use std::{hint::black_box, net::SocketAddr, time::Duration};
+
+use axum::{Router, body::Body, http::Request, middleware, routing::post};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Extensions, HeaderMap, HeaderValue};
+use opentelemetry::{
+    Context, KeyValue,
+    propagation::TextMapPropagator as _,
+    trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _},
+};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig as _};
+use opentelemetry_sdk::{
+    Resource, logs::SdkLoggerProvider, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
+    trace::SdkTracerProvider,
+};
+use rdkafka::{
+    Message as _,
+    message::{OwnedMessage, Timestamp},
+};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use telemetry::{Providers, baggage::BaggageSpanProcessor, client::ClientTracing, kafka, propagation};
+use tower::ServiceExt as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Starts the receiver and installs the services' pipeline, exporting to it.
+fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, telemetry::TelemetryGuard) {
+    let receiver = runtime
+        .block_on(otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .expect("receiver");
+    let endpoint = |signal: &str| format!("{}/v1/{signal}", receiver.endpoint());
+    let resource = Resource::builder().with_service_name("bench").build();
+    let spans = SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint("traces"))
+        .build()
+        .expect("span exporter");
+    let metrics = MetricExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint("metrics"))
+        .build()
+        .expect("metric exporter");
+    let logs = LogExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint("logs"))
+        .build()
+        .expect("log exporter");
+    opentelemetry::global::set_text_map_propagator(propagation::propagator_from_env().expect("propagators"));
+    let providers = Providers {
+        tracer: Some(
+            SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_span_processor(BaggageSpanProcessor::from_env())
+                .with_batch_exporter(spans)
+                .build(),
+        ),
+        meter: Some(
+            SdkMeterProvider::builder()
+                .with_resource(resource.clone())
+                .with_periodic_exporter(metrics)
+                .build(),
+        ),
+        logger: Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(logs)
+                .build(),
+        ),
+    };
+    let guard = telemetry::install(providers, "bench", std::io::sink).expect("install");
+    (receiver, guard)
+}
+
+fn caller_context() -> Context {
+    let mut headers = HeaderMap::new();
+    headers.insert("traceparent", HeaderValue::from_static(TRACEPARENT));
+    TraceContextPropagator::new().extract(&HeaderExtractor(&headers))
+}
+
+fn span(c: &mut Criterion) {
+    let tracer = opentelemetry::global::tracer_provider().tracer("bench");
+    let parent = caller_context();
+    let mut group = c.benchmark_group("span");
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let mut span = tracer
+                .span_builder("POST /createOrder")
+                .with_kind(SpanKind::Server)
+                .with_attributes([
+                    KeyValue::new("http.request.method", "POST"),
+                    KeyValue::new("http.route", "/createOrder"),
+                    KeyValue::new("url.path", "/createOrder"),
+                    KeyValue::new("url.scheme", "http"),
+                    KeyValue::new("server.address", "billing"),
+                    KeyValue::new("server.port", 8080_i64),
+                    KeyValue::new("client.address", "127.0.0.1"),
+                    KeyValue::new("user_agent.original", "bench"),
+                ])
+                .start_with_context(&tracer, &parent);
+            span.set_attribute(KeyValue::new("http.response.status_code", 200_i64));
+            span.end();
+        });
+    });
+    group.bench_function("traced", |b| {
+        b.iter(|| {
+            let span = tracing::info_span!(
+                "HTTP request",
+                otel.name = "POST /createOrder",
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = "POST",
+                http.route = "/createOrder",
+                http.response.status_code = Empty,
+                url.path = "/createOrder",
+                url.scheme = "http",
+                server.address = "billing",
+                server.port = 8080_i64,
+                client.address = "127.0.0.1",
+                user_agent.original = "bench",
+                error.type = Empty,
+            );
+            let _ = span.set_parent(parent.clone());
+            span.record("http.response.status_code", 200_i64);
+            black_box(&span);
+        });
+    });
+    group.finish();
+}
+
+fn server(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    let bare = Router::new().route("/createOrder", post(|| async { "ok" }));
+    let traced = bare
+        .clone()
+        .layer(middleware::from_fn(telemetry::server::trace_request));
+    let request = || {
+        Request::post("/createOrder")
+            .header("host", "billing:8080")
+            .header("user-agent", "bench")
+            .header("traceparent", TRACEPARENT)
+            .header("x-request-id", "bench-request")
+            .body(Body::empty())
+            .expect("request")
+    };
+    let mut group = c.benchmark_group("server");
+    for (name, router) in [("bare", bare), ("traced", traced)] {
+        group.bench_function(name, |b| {
+            b.to_async(runtime)
+                .iter(|| async { black_box(router.clone().oneshot(request()).await.expect("response")) });
+        });
+    }
+    group.finish();
+}
+
+/// Ends the middleware chain with a response, so a client call costs no socket.
+struct Answer;
+
+#[async_trait::async_trait]
+impl Middleware for Answer {
+    async fn handle(
+        &self,
+        _request: reqwest::Request,
+        _extensions: &mut Extensions,
+        _next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        Ok(reqwest::Response::from(http::Response::new("ok")))
+    }
+}
+
+fn client(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    let bare: ClientWithMiddleware = ClientBuilder::new(reqwest::Client::new()).with(Answer).build();
+    let traced: ClientWithMiddleware = ClientBuilder::new(reqwest::Client::new())
+        .with(ClientTracing)
+        .with(Answer)
+        .build();
+    let mut group = c.benchmark_group("client");
+    for (name, client) in [("bare", bare), ("traced", traced)] {
+        group.bench_function(name, |b| {
+            b.to_async(runtime).iter(|| async {
+                black_box(
+                    client
+                        .post("http://billing:8080/charge")
+                        .send()
+                        .await
+                        .expect("answered"),
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
+fn producer(c: &mut Criterion) {
+    let tracer = opentelemetry::global::tracer_provider().tracer("bench");
+    let mut group = c.benchmark_group("producer");
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let mut span = tracer
+                .span_builder("send orders")
+                .with_kind(SpanKind::Producer)
+                .with_attributes([
+                    KeyValue::new("messaging.system", "kafka"),
+                    KeyValue::new("messaging.operation.type", "send"),
+                    KeyValue::new("messaging.operation.name", "send"),
+                    KeyValue::new("messaging.destination.name", "orders"),
+                    KeyValue::new("messaging.kafka.message.key", "order-1"),
+                ])
+                .start(&tracer);
+            let mut headers = HeaderMap::new();
+            propagation::inject(
+                &Context::current().with_remote_span_context(span.span_context().clone()),
+                &mut HeaderInjector(&mut headers),
+            );
+            span.set_attribute(KeyValue::new("messaging.destination.partition.id", "0"));
+            span.set_attribute(KeyValue::new("messaging.kafka.offset", 1_i64));
+            span.end();
+            black_box(headers);
+        });
+    });
+    group.bench_function("traced", |b| {
+        b.iter(|| {
+            let span = kafka::producer_span("orders", "order-1");
+            let headers = kafka::record_headers(&span);
+            kafka::record_delivery(&span, 0, 1);
+            black_box(headers);
+        });
+    });
+    group.finish();
+}
+
+fn consumer(c: &mut Criterion) {
+    let tracer = opentelemetry::global::tracer_provider().tracer("bench");
+    let producer = tracing::info_span!("producer");
+    let _ = producer.set_parent(caller_context());
+    let message = OwnedMessage::new(
+        Some(br#"{"order_id":"order-1"}"#.to_vec()),
+        Some(b"order-1".to_vec()),
+        "orders".to_owned(),
+        Timestamp::NotAvailable,
+        0,
+        1,
+        Some(kafka::record_headers(&producer)),
+    );
+    let mut group = c.benchmark_group("consumer");
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let headers = message.headers().expect("headers");
+            let parent = propagation::extract(&kafka::KafkaHeaderExtractor(headers));
+            let link = Link::with_context(parent.span().span_context().clone());
+            let span = tracer
+                .span_builder("process orders")
+                .with_kind(SpanKind::Consumer)
+                .with_links(vec![link])
+                .with_attributes([
+                    KeyValue::new("messaging.system", "kafka"),
+                    KeyValue::new("messaging.operation.type", "process"),
+                    KeyValue::new("messaging.operation.name", "process"),
+                    KeyValue::new("messaging.destination.name", "orders"),
+                    KeyValue::new("messaging.consumer.group.name", "notifications"),
+                    KeyValue::new("messaging.destination.partition.id", "0"),
+                    KeyValue::new("messaging.kafka.offset", 1_i64),
+                    KeyValue::new("messaging.kafka.message.key", "order-1"),
+                    KeyValue::new("messaging.message.body.size", 22_i64),
+                ])
+                .start_with_context(&tracer, &parent);
+            drop(span);
+        });
+    });
+    group.bench_function("traced", |b| {
+        b.iter(|| black_box(kafka::consumer_span(&message, "notifications")));
+    });
+    group.finish();
+}
+
+fn inject_extract(c: &mut Criterion) {
+    let w3c = TraceContextPropagator::new();
+    let cx = caller_context();
+    let mut carrier = HeaderMap::new();
+    propagation::inject(&cx, &mut HeaderInjector(&mut carrier));
+    let mut group = c.benchmark_group("inject");
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            let mut headers = HeaderMap::new();
+            w3c.inject_context(&cx, &mut HeaderInjector(&mut headers));
+            black_box(headers)
+        });
+    });
+    group.bench_function("traced", |b| {
+        b.iter(|| {
+            let mut headers = HeaderMap::new();
+            propagation::inject(&cx, &mut HeaderInjector(&mut headers));
+            black_box(headers)
+        });
+    });
+    group.finish();
+    let mut group = c.benchmark_group("extract");
+    group.bench_function("bare", |b| {
+        b.iter(|| black_box(w3c.extract(&HeaderExtractor(&carrier))))
+    });
+    group.bench_function("traced", |b| b.iter(|| black_box(propagation::extract_http(&carrier))));
+    group.finish();
+}
+
+fn all(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_receiver, guard) = pipeline(&runtime);
+    span(c);
+    server(c, &runtime);
+    client(c, &runtime);
+    producer(c);
+    consumer(c);
+    inject_extract(c);
+    guard.shutdown();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = all
+}
+criterion_main!(benches);
