@@ -3,10 +3,11 @@
 //! `x-request-id` and baggage go on from the record to the dead-letter copy, and
 //! the dead letter is counted as a message sent to the dead-letter topic.
 
+mod common;
+
 use otlp_sink::AttributeValue;
 use rdkafka::{
     ClientConfig, Message as _,
-    consumer::{Consumer as _, StreamConsumer},
     message::{Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
@@ -49,18 +50,7 @@ async fn a_dead_lettered_record_keeps_its_log_its_request_id_and_its_baggage() {
         .expect("the broker acknowledges");
 
     // The dead-letter copy carries the request id and the baggage on.
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .set("group.id", "test-dead-letter-telemetry")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("consumer");
-    reader.subscribe(&["eshop-topic.dlq"]).expect("subscribe");
-    let dead = tokio::time::timeout(WAIT, reader.recv())
-        .await
-        .expect("a dead letter within WAIT")
-        .expect("a record");
+    let dead = common::first_dead_letter(&stack, "test-dead-letter-telemetry").await;
     let header = |key: &str| {
         dead.headers()
             .and_then(|headers| headers.iter().find(|header| header.key == key))

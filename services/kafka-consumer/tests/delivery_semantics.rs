@@ -10,7 +10,6 @@ mod common;
 use common::{checkout, placed, requests_for, wait_for_commit, wait_for_emails, wait_for_log};
 use rdkafka::{
     ClientConfig, Message as _,
-    consumer::{Consumer as _, StreamConsumer},
     message::Headers as _,
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
@@ -38,18 +37,7 @@ async fn a_poison_record_goes_to_the_dead_letter_topic_and_later_records_still_f
     let order = checkout(&stack).await;
     wait_for_emails(&stack, &[&order]).await;
 
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .set("group.id", "test-dead-letter-reader")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("consumer");
-    reader.subscribe(&["eshop-topic.dlq"]).expect("subscribe");
-    let dead = tokio::time::timeout(WAIT, reader.recv())
-        .await
-        .expect("a dead letter within WAIT")
-        .expect("a record");
+    let dead = common::first_dead_letter(&stack, "test-dead-letter-reader").await;
     assert_eq!(dead.key(), Some(&b"poison-1"[..]));
     assert_eq!(dead.payload(), Some(&b"this is not JSON"[..]));
     let headers = dead.headers().expect("headers");

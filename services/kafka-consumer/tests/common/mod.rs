@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer as _},
+    consumer::{BaseConsumer, Consumer as _, StreamConsumer},
+    message::OwnedMessage,
 };
 use serde_json::Value;
 use test_support::{Stack, WAIT};
@@ -100,4 +101,21 @@ pub async fn wait_for_log(process: &test_support::ServiceProcess, text: &str, ti
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The first record of the dead-letter topic, read by a group of its own (`group`).
+pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    reader.subscribe(&["eshop-topic.dlq"]).expect("subscribe");
+    tokio::time::timeout(WAIT, reader.recv())
+        .await
+        .expect("a dead letter within WAIT")
+        .expect("a record")
+        .detach()
 }
