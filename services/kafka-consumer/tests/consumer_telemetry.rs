@@ -7,9 +7,9 @@ mod common;
 
 use otlp_sink::AttributeValue;
 use rdkafka::{
-    ClientConfig, Message as _,
+    Message as _,
     message::{Header, Headers as _, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureRecord,
     util::Timeout,
 };
 use test_support::{SpanKind, Stack, WAIT};
@@ -20,10 +20,7 @@ const PRODUCER_SPAN: &str = "00f067aa0ba902b7";
 #[tokio::test]
 async fn a_dead_lettered_record_keeps_its_log_its_request_id_and_its_baggage() {
     let stack = Stack::start().await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .create()
-        .expect("producer");
+    let producer = common::producer(&stack);
     let traceparent = format!("00-{TRACE_ID}-{PRODUCER_SPAN}-01");
     let headers = OwnedHeaders::new()
         .insert(Header {

@@ -8,22 +8,14 @@
 mod common;
 
 use common::{checkout, placed, requests_for, wait_for_commit, wait_for_emails, wait_for_log};
-use rdkafka::{
-    ClientConfig, Message as _,
-    message::Headers as _,
-    producer::{FutureProducer, FutureRecord},
-    util::Timeout,
-};
+use rdkafka::{Message as _, message::Headers as _, producer::FutureRecord, util::Timeout};
 use serde_json::Value;
 use test_support::{SpanKind, Stack, StackOptions, Trace, WAIT};
 
 #[tokio::test]
 async fn a_poison_record_goes_to_the_dead_letter_topic_and_later_records_still_flow() {
     let stack = Stack::start().await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .create()
-        .expect("producer");
+    let producer = common::producer(&stack);
     producer
         .send(
             FutureRecord::to("eshop-topic")
@@ -234,10 +226,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
         tracking_id: "TRK-LATE".to_owned(),
         estimated_delivery: "2026-11-24".to_owned(),
     };
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .create()
-        .expect("producer");
+    let producer = common::producer(&stack);
     let payload = serde_json::to_vec(&undone).expect("json");
     let key = undone.order_id.to_string();
     producer

@@ -16,11 +16,7 @@ use std::{
 use api::{EmailReceipt, EmailStatus, OrderLine, OrderPlaced};
 use axum::{Json, Router, http::StatusCode, response::IntoResponse as _, routing::post};
 use common::{checkout, placed, requests_for, wait_for_emails, wait_for_log};
-use rdkafka::{
-    ClientConfig,
-    producer::{FutureProducer, FutureRecord},
-    util::Timeout,
-};
+use rdkafka::{producer::FutureRecord, util::Timeout};
 use test_support::{Fault, SpanKind, Stack, StackOptions, Trace, WAIT, spawn_app};
 use uuid::Uuid;
 
@@ -41,10 +37,7 @@ fn uncharged_order() -> OrderPlaced {
 }
 
 async fn produce_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", stack.broker.bootstrap_servers())
-        .create()
-        .expect("producer");
+    let producer = common::producer(stack);
     for event in events {
         let key = event.order_id.to_string();
         let payload = serde_json::to_vec(event).expect("json");

@@ -7,6 +7,7 @@ use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
     message::OwnedMessage,
+    producer::FutureProducer,
 };
 use serde_json::Value;
 use test_support::{Stack, WAIT};
@@ -118,4 +119,12 @@ pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
         .expect("a dead letter within WAIT")
         .expect("a record")
         .detach()
+}
+
+/// A plain producer on the stack's broker, for records the tests write themselves.
+pub fn producer(stack: &Stack) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .create()
+        .expect("producer")
 }
