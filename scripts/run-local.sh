@@ -89,11 +89,14 @@ start notification 8084
 # Tansu 0.6 fences an idempotent producer that asks for a new epoch after a
 # timed-out send, which leaves it unusable: the development broker gets a
 # non-idempotent one (acks=all still holds). Production code keeps idempotence.
-start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_CONFIG=enable.idempotence=false
+# Its memory engine answers a fetch only from batches that begin at or after the
+# fetch offset, so every producer sends one record per batch (see TANSU_PRODUCER_CONFIG
+# in crates/test-support/src/stack.rs).
+start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_CONFIG=enable.idempotence=false,batch.num.messages=1
 # Tansu 0.6 answers a fetch only when fetch.wait.max.ms expires (10 ms keeps the
 # Kafka hop short) and never gives partitions back to a consumer whose session
 # expired (15 s outlasts a short pause). Production code keeps librdkafka's defaults.
-start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000}"
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1}"
 
 for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
   wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"

@@ -174,9 +174,11 @@ where
         .fmt_fields(logs::NoSpanFields)
         .event_format(logs::EventFormat::new(logs::LogFormat::from_env()))
         .with_filter(log_filter()?);
-    // Log records over OTLP: the same events as stdout, filtered alike.
+    // Log records over OTLP: the same events as stdout, filtered alike, less
+    // the SDK's own (a warning that records are being dropped must not become
+    // one more record in the queue that is full; it still reaches stdout).
     let otlp_log_layer = match &logger_provider {
-        Some(provider) => Some(logs::otlp_layer(provider).with_filter(log_filter()?)),
+        Some(provider) => Some(logs::otlp_layer(provider).with_filter(log_filter()?.add_directive(sdk_targets_off()?))),
         None => None,
     };
     // Spans go to the exporter whatever RUST_LOG says: quietening logs must not
@@ -231,6 +233,12 @@ fn log_filter() -> Result<EnvFilter, TelemetryError> {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(spec)?,
         _ => EnvFilter::new("info"),
     })
+}
+
+/// `opentelemetry=off`: the SDK's and exporters' own events (targets
+/// `opentelemetry`, `opentelemetry_sdk`, `opentelemetry_otlp`, matched as a prefix).
+fn sdk_targets_off() -> Result<tracing_subscriber::filter::Directive, TelemetryError> {
+    Ok("opentelemetry=off".parse()?)
 }
 
 /// Whether `var` asks for OTLP export (unset: yes, the specification's default).

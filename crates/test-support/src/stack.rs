@@ -12,12 +12,23 @@ use crate::{Broker, FlakyProxy, ServiceProcess, WAIT};
 /// consumer whose session expires is never given partitions again, so the
 /// session outlasts the tests' broker pauses (and moves a killed consumer's
 /// partitions on within 15 s rather than librdkafka's 45).
-pub const TANSU_CONSUMER_CONFIG: &str = "fetch.wait.max.ms=10,session.timeout.ms=15000";
-/// librdkafka settings eshop's producer needs with Tansu 0.6: after a timed-out
-/// send, an idempotent producer asks for a new epoch and Tansu answers
-/// PRODUCER_FENCED, a fatal error that leaves the producer unusable; so the
-/// development broker gets a non-idempotent producer (acks=all still holds).
-pub const TANSU_PRODUCER_CONFIG: &str = "enable.idempotence=false";
+///
+/// It also carries [`TANSU_PRODUCER_CONFIG`]'s batch size, for the consumer's
+/// dead-letter producer (librdkafka warns that the consumer ignores it).
+pub const TANSU_CONSUMER_CONFIG: &str = "fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1";
+/// librdkafka settings every producer needs with Tansu 0.6.0's in-memory storage:
+/// - `enable.idempotence=false`: after a timed-out send, an idempotent
+///   producer asks for a new epoch and Tansu answers PRODUCER_FENCED, a fatal
+///   error that leaves the producer unusable (acks=all still holds);
+/// - `batch.num.messages=1`: Tansu 0.6.0's `memory://` engine answers a fetch
+///   only from batches that begin at or after the fetch offset
+///   (`tansu-storage/src/dynostore.rs`, `offsets.split_off(&offset)`; fixed
+///   upstream after 0.6.0 in commit 87db6ea, "return the batch containing a
+///   mid-batch fetch offset"). A consumer that resumes a paused partition,
+///   rejoins or restarts inside a batch would skip the rest of it, or wait
+///   for ever when no later batch comes. One record per batch makes every
+///   offset a batch start. (Apache Kafka needs neither setting.)
+pub const TANSU_PRODUCER_CONFIG: &str = "enable.idempotence=false,batch.num.messages=1";
 
 /// What to vary between stacks.
 #[derive(Debug, Clone, Default)]

@@ -3,11 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use rdkafka::{
-    Message as _, Offset, TopicPartitionList,
+    Message as _, TopicPartitionList,
     consumer::{CommitMode, Consumer as _},
     error::KafkaError,
     message::OwnedMessage,
-    util::Timeout,
 };
 use service_kit::Readiness;
 use tokio::{sync::mpsc::error::TrySendError, task::JoinSet};
@@ -83,7 +82,11 @@ impl Worker {
                 }
                 _ = resume_check.tick() => self.resume_drained(),
                 received = self.consumer.recv() => match received {
-                    Ok(message) => self.route(message.detach(), &mut lane_tasks, &shutdown),
+                    Ok(message) => {
+                        if let Err(err) = self.route(message.detach(), &mut lane_tasks, &shutdown) {
+                            break Some(WorkerError::Kafka(err));
+                        }
+                    }
                     // librdkafka reconnects by itself; a broker that went away is
                     // waited out here, and consumption resumes from the committed offset.
                     Err(err) => {
@@ -97,7 +100,7 @@ impl Worker {
             }
         };
         if let Some(failure) = failure {
-            tracing::error!(error = %failure, "a lane failed; exiting so the consumer is restarted");
+            tracing::error!(error = %failure, "the consumer failed; exiting so that it is restarted");
             return Err(failure);
         }
         // Each lane finishes its in-flight record (interrupting retries) and stores its offset.
@@ -113,7 +116,12 @@ impl Worker {
 
     /// Puts the record into its partition's lane, opening the lane on the
     /// partition's first record and pausing the partition when the lane is full.
-    fn route(&self, message: OwnedMessage, lane_tasks: &mut JoinSet<LaneEnd>, shutdown: &CancellationToken) {
+    fn route(
+        &self,
+        message: OwnedMessage,
+        lane_tasks: &mut JoinSet<LaneEnd>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), KafkaError> {
         let (partition, offset) = (message.partition(), message.offset());
         let mut lanes = self.lanes.lock();
         let lane = lanes.entry(partition).or_insert_with(|| {
@@ -122,54 +130,62 @@ impl Worker {
             lane
         });
         if !lane.accepts(offset) {
-            return;
+            return Ok(());
         }
         match lane.records.try_send(message) {
             Ok(()) => lane.next_offset = offset + 1,
-            Err(TrySendError::Full(_)) => match self.consumer.pause(&self.partition_list(partition)) {
-                // Records fetched meanwhile are dropped; the partition seeks
-                // back to this one when it resumes.
+            // The record is kept, not dropped: librdkafka resumes a paused
+            // partition after the last record it handed over (this one), and
+            // discards what it fetched meanwhile (rd_kafka_toppar_pause_resume
+            // in librdkafka 2.12: "Save offset of last consumed message+1 as
+            // the next message to fetch on resume"). No seek is needed, and a
+            // seek would have to agree with that position.
+            Err(TrySendError::Full(message)) => match self.consumer.pause(&self.partition_list(partition)) {
                 Ok(()) => {
-                    lane.paused_from = Some(offset);
+                    lane.waiting = Some(message);
                     tracing::info!(partition, offset, "lane full; partition paused");
                 }
-                Err(err) => tracing::warn!(partition, %err, "cannot pause the partition"),
+                // Neither kept nor skipped can be made safe from here: the
+                // consumer exits, and its successor reads from the last commit.
+                Err(err) => return Err(err),
             },
             // The lane was stopped (its partition revoked): the new owner reads it.
             Err(TrySendError::Closed(_)) => {
                 lanes.remove(&partition);
             }
         }
+        Ok(())
     }
 
-    /// Resumes paused partitions whose lane has room again, from the record that did not fit.
+    /// Resumes paused partitions whose lane has room again, the record that did not fit first.
     fn resume_drained(&self) {
         let mut lanes = self.lanes.lock();
+        let mut stopped = Vec::new();
         for (&partition, lane) in lanes.iter_mut() {
-            let Some(offset) = lane.paused_from else { continue };
-            if lane.records.capacity() < LANE_CAPACITY / 2 {
+            if lane.waiting.is_none() || lane.records.capacity() < LANE_CAPACITY / 2 {
                 continue;
             }
-            let list = self.partition_list(partition);
-            // Timeout zero: the seek is queued, not waited for; the resume is queued after it.
-            let resumed = self
-                .consumer
-                .seek(
-                    &self.topic,
-                    partition,
-                    Offset::Offset(offset),
-                    Timeout::After(Duration::ZERO),
-                )
-                .and_then(|()| self.consumer.resume(&list));
-            match resumed {
+            // Resumed first: should that fail, the record stays waiting and
+            // the partition paused until the next check.
+            if let Err(err) = self.consumer.resume(&self.partition_list(partition)) {
+                tracing::warn!(partition, %err, "cannot resume the partition yet");
+                continue;
+            }
+            let Some(message) = lane.waiting.take() else { continue };
+            let offset = message.offset();
+            // The poll loop shares this lock and the lane only takes records
+            // out, so there is room; only a stopped lane refuses, and its
+            // partition is another consumer's now.
+            match lane.records.try_send(message) {
                 Ok(()) => {
-                    lane.paused_from = None;
-                    lane.resume_at = Some(offset);
-                    lane.next_offset = offset;
+                    lane.next_offset = offset + 1;
                     tracing::info!(partition, offset, "partition resumed");
                 }
-                Err(err) => tracing::warn!(partition, %err, "cannot resume the partition yet"),
+                Err(_) => stopped.push(partition),
             }
+        }
+        for partition in stopped {
+            lanes.remove(&partition);
         }
     }
 

@@ -42,27 +42,18 @@ pub(crate) struct Lane {
     /// True while the partition is ours; the lane stores offsets only under this lock.
     owned: Arc<Mutex<bool>>,
     finished: std_mpsc::Receiver<()>,
-    /// Set while the partition is paused: the offset to seek back to on resume.
-    pub(crate) paused_from: Option<i64>,
-    /// After a resume, the first offset accepted (anything else is a stale prefetch).
-    pub(crate) resume_at: Option<i64>,
+    /// Set while the partition is paused: the record that did not fit, first in
+    /// line when the lane has room again.
+    pub(crate) waiting: Option<OwnedMessage>,
     /// The next offset the lane expects; anything below is a repeat.
     pub(crate) next_offset: i64,
 }
 
 impl Lane {
-    /// Whether a record at `offset` should go into this lane.
-    pub(crate) fn accepts(&mut self, offset: i64) -> bool {
-        if self.paused_from.is_some() {
-            return false;
-        }
-        if let Some(resume_at) = self.resume_at {
-            if offset != resume_at {
-                return false;
-            }
-            self.resume_at = None;
-        }
-        offset >= self.next_offset
+    /// Whether a record at `offset` should go into this lane: not while the
+    /// partition is paused, and not a record it has had already.
+    pub(crate) fn accepts(&self, offset: i64) -> bool {
+        self.waiting.is_none() && offset >= self.next_offset
     }
 }
 
@@ -108,8 +99,7 @@ pub(crate) fn open(
         stop,
         owned,
         finished,
-        paused_from: None,
-        resume_at: None,
+        waiting: None,
         next_offset: offset,
     };
     (lane, task)

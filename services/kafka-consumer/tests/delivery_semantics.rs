@@ -212,7 +212,7 @@ async fn while_the_broker_is_away_checkouts_are_503s_and_afterwards_the_consumer
 #[tokio::test]
 async fn an_event_for_an_order_that_was_undone_sends_no_email() {
     // What Kafka holds when it acknowledged too late: eshop answered 503 and
-    // refunded, but the record was written. Here: an order billing never charged.
+    // refunded, but the record was written. Here: charged, then refunded.
     let stack = Stack::start().await;
     let undone = api::OrderPlaced {
         order_id: uuid::Uuid::new_v4(),
@@ -226,6 +226,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
         tracking_id: "TRK-LATE".to_owned(),
         estimated_delivery: "2026-11-24".to_owned(),
     };
+    charge_and_refund(&stack, &undone).await;
     let producer = common::producer(&stack);
     let payload = serde_json::to_vec(&undone).expect("json");
     let key = undone.order_id.to_string();
@@ -262,4 +263,62 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
         consumer.attribute("eshop.order.undone"),
         Some(&otlp_sink::AttributeValue::Bool(true))
     );
+}
+
+/// What eshop's undo leaves in billing: the order charged, then refunded.
+async fn charge_and_refund(stack: &Stack, order: &api::OrderPlaced) {
+    let charge = api::PaymentRequest {
+        order_id: order.order_id,
+        email: order.email.clone(),
+        items: order.items.clone(),
+    };
+    let charged = stack
+        .client
+        .post(stack.billing.url(api::paths::PAYMENT))
+        .json(&charge)
+        .send()
+        .await
+        .expect("billing answers");
+    assert_eq!(charged.status(), 201, "charged");
+    let refunded = stack
+        .client
+        .post(stack.billing.url(api::paths::REFUND))
+        .json(&api::OrderRef {
+            order_id: order.order_id,
+        })
+        .send()
+        .await
+        .expect("billing answers");
+    assert_eq!(refunded.status(), 204, "refunded");
+}
+
+#[tokio::test]
+async fn an_event_for_an_order_billing_no_longer_holds_still_sends_its_email() {
+    // Billing keeps a bounded ledger; a consumer far enough behind finds no
+    // payment for an order eshop accepted. The record says it was charged.
+    let stack = Stack::start().await;
+    let forgotten = api::OrderPlaced {
+        order_id: uuid::Uuid::new_v4(),
+        email: "long.ago@example.com".to_owned(),
+        items: vec![api::OrderLine {
+            sku: "BOOK-RUST".to_owned(),
+            quantity: 1,
+        }],
+        amount_cents: 3_999,
+        currency: "EUR".to_owned(),
+        tracking_id: "TRK-OLD".to_owned(),
+        estimated_delivery: "2026-11-24".to_owned(),
+    };
+    let key = forgotten.order_id.to_string();
+    common::producer(&stack)
+        .send(
+            FutureRecord::to("eshop-topic")
+                .key(&key)
+                .payload(&serde_json::to_vec(&forgotten).expect("json")),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("the broker acknowledges");
+    let sent = wait_for_emails(&stack, &[&key]).await;
+    assert_eq!(requests_for(&sent, &key), 1);
 }

@@ -20,7 +20,10 @@ use rdkafka::{producer::FutureRecord, util::Timeout};
 use test_support::{Fault, SpanKind, Stack, StackOptions, Trace, WAIT, spawn_app};
 use uuid::Uuid;
 
-/// An "order placed" event for an order billing never charged: handled at once, no email.
+/// Records in the burst that pauses a partition again and again (a lane holds 64).
+const BURST: usize = 1_000;
+
+/// An "order placed" event for an order billing does not hold: handled at once, emailed.
 fn uncharged_order() -> OrderPlaced {
     OrderPlaced {
         order_id: Uuid::new_v4(),
@@ -51,6 +54,33 @@ async fn produce_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
             )
             .await
             .expect("the broker acknowledges");
+    }
+}
+
+/// Sends `events` to `partition` all at once, so that they reach the broker in
+/// a few batches and the consumer fetches them faster than it handles them.
+async fn produce_all_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
+    let producer = common::producer(stack);
+    let mut sends = tokio::task::JoinSet::new();
+    for event in events {
+        let producer = producer.clone();
+        let key = event.order_id.to_string();
+        let payload = serde_json::to_vec(event).expect("json");
+        sends.spawn(async move {
+            producer
+                .send(
+                    FutureRecord::to("eshop-topic")
+                        .partition(partition)
+                        .key(&key)
+                        .payload(&payload),
+                    Timeout::After(WAIT),
+                )
+                .await
+                .expect("the broker acknowledges");
+        });
+    }
+    while let Some(sent) = sends.join_next().await {
+        sent.expect("a send task");
     }
 }
 
@@ -153,6 +183,51 @@ async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
         assert_eq!(requests_for(&sent, order), 1);
     }
     wait_for_log(&stack.consumer, "partition resumed", 1).await;
+}
+
+#[tokio::test]
+async fn a_partition_paused_and_resumed_again_and_again_loses_and_repeats_nothing() {
+    let stack = Stack::start_with(StackOptions {
+        proxy_consumer_billing: true,
+        ..StackOptions::default()
+    })
+    .await;
+    // Each record waits a little for billing, so a burst on one partition
+    // fills its lane many times over: paused, drained, resumed, again.
+    let billing = stack.consumer_billing.as_ref().expect("a proxy");
+    billing.set(Fault::AnswerLate(Duration::from_millis(5)), &["/payments"]);
+    let orders: Vec<OrderPlaced> = (0..BURST).map(|_| uncharged_order()).collect();
+    produce_all_to(&stack, 0, &orders).await;
+
+    let keys: Vec<String> = orders.iter().map(|order| order.order_id.to_string()).collect();
+    let consumed = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let consumed: Vec<String> = spans
+                .iter()
+                .filter(|span| span.kind == SpanKind::Consumer)
+                .filter_map(|span| span.str_attribute("messaging.kafka.message.key"))
+                .map(str::to_owned)
+                .collect();
+            keys.iter().all(|key| consumed.contains(key)).then_some(consumed)
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    for key in &keys {
+        let times = consumed.iter().filter(|consumed| *consumed == key).count();
+        assert_eq!(times, 1, "{key} processed {times} times");
+    }
+    let resumed = stack
+        .consumer
+        .logs()
+        .iter()
+        .filter(|line| line.contains("partition resumed"))
+        .count();
+    assert!(
+        resumed >= 3,
+        "the burst was meant to pause the partition often; resumed {resumed} times"
+    );
 }
 
 #[tokio::test]

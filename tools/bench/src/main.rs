@@ -13,6 +13,7 @@
 //! in-process OTLP receiver that counts what arrives.
 
 mod bare_span;
+mod half_load;
 mod kafka_rtt;
 mod measure;
 mod memory_soak;
@@ -36,6 +37,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             };
             bare_span::child(endpoint, count).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some("half-load") => {
+            let mut args = std::env::args().skip(2).map(|arg| arg.parse::<f64>().ok());
+            let (Some(Some(rate)), Some(Some(seconds))) = (args.next(), args.next()) else {
+                anyhow::bail!("usage: bench half-load <checkouts per second> <seconds>");
+            };
+            half_load::run(rate, std::time::Duration::from_secs_f64(seconds)).await
         }
         Some("kafka-round-trip") => {
             let rate: f64 = std::env::args()
