@@ -9,7 +9,7 @@ use rdkafka::{
     message::OwnedMessage,
 };
 use service_kit::Readiness;
-use tokio::{sync::mpsc::error::TrySendError, task::JoinSet};
+use tokio::{sync::mpsc::error::SendTimeoutError, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -19,6 +19,10 @@ use crate::{
     retry::FIRST_BACKOFF,
 };
 
+/// How long a record waits for room in its partition's full lane before the
+/// partition is paused: far above handling one record (about a millisecond),
+/// far below what a stuck record's retries take.
+const LANE_WAIT: Duration = Duration::from_millis(200);
 /// How often paused partitions are checked for room in their lane.
 const RESUME_CHECK: Duration = Duration::from_millis(50);
 /// How long shutdown may wait for the final commit and for leaving the group.
@@ -83,7 +87,7 @@ impl Worker {
                 _ = resume_check.tick() => self.resume_drained(),
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
-                        if let Err(err) = self.route(message.detach(), &mut lane_tasks, &shutdown) {
+                        if let Err(err) = self.route(message.detach(), &mut lane_tasks, &shutdown).await {
                             break Some(WorkerError::Kafka(err));
                         }
                     }
@@ -115,24 +119,40 @@ impl Worker {
     }
 
     /// Puts the record into its partition's lane, opening the lane on the
-    /// partition's first record and pausing the partition when the lane is full.
-    fn route(
+    /// partition's first record. A full lane is waited for up to
+    /// [`LANE_WAIT`]; one still full then (its record being retried) gets its
+    /// partition paused, so that the other partitions flow.
+    async fn route(
         &self,
         message: OwnedMessage,
         lane_tasks: &mut JoinSet<LaneEnd>,
         shutdown: &CancellationToken,
     ) -> Result<(), KafkaError> {
         let (partition, offset) = (message.partition(), message.offset());
+        let records = {
+            let mut lanes = self.lanes.lock();
+            let lane = lanes.entry(partition).or_insert_with(|| {
+                let (lane, task) = lanes::open(self.handler.clone(), self.consumer.clone(), offset, shutdown);
+                lane_tasks.spawn(task);
+                lane
+            });
+            if !lane.accepts(offset) {
+                return Ok(());
+            }
+            lane.records.clone()
+        };
+        // Waiting, not pausing at once: a pause makes librdkafka discard what
+        // it has fetched ahead for the partition (up to
+        // max.partition.fetch.bytes), to fetch it again on resume; a lane that
+        // merely keeps up with a burst would have the broker read each record
+        // many times over. No rebalance callback runs meanwhile: they run
+        // inside recv(), on this loop.
+        let sent = records.send_timeout(message, LANE_WAIT).await;
         let mut lanes = self.lanes.lock();
-        let lane = lanes.entry(partition).or_insert_with(|| {
-            let (lane, task) = lanes::open(self.handler.clone(), self.consumer.clone(), offset, shutdown);
-            lane_tasks.spawn(task);
-            lane
-        });
-        if !lane.accepts(offset) {
+        let Some(lane) = lanes.get_mut(&partition) else {
             return Ok(());
-        }
-        match lane.records.try_send(message) {
+        };
+        match sent {
             Ok(()) => lane.next_offset = offset + 1,
             // The record is kept, not dropped: librdkafka resumes a paused
             // partition after the last record it handed over (this one), and
@@ -140,7 +160,7 @@ impl Worker {
             // in librdkafka 2.12: "Save offset of last consumed message+1 as
             // the next message to fetch on resume"). No seek is needed, and a
             // seek would have to agree with that position.
-            Err(TrySendError::Full(message)) => match self.consumer.pause(&self.partition_list(partition)) {
+            Err(SendTimeoutError::Timeout(message)) => match self.consumer.pause(&self.partition_list(partition)) {
                 Ok(()) => {
                     lane.waiting = Some(message);
                     tracing::info!(partition, offset, "lane full; partition paused");
@@ -150,7 +170,7 @@ impl Worker {
                 Err(err) => return Err(err),
             },
             // The lane was stopped (its partition revoked): the new owner reads it.
-            Err(TrySendError::Closed(_)) => {
+            Err(SendTimeoutError::Closed(_)) => {
                 lanes.remove(&partition);
             }
         }
