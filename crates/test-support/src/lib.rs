@@ -14,7 +14,7 @@ pub mod tls;
 mod trace;
 
 pub use app::{TestApp, spawn_app};
-pub use broker::{Broker, tansu_binary};
+pub use broker::{Broker, PARTITIONS, tansu_binary};
 pub use process::{ServiceProcess, binary_path};
 pub use proxy::{Fault, FlakyProxy};
 pub use stack::{Stack, StackOptions, TANSU_CONSUMER_CONFIG, TANSU_PRODUCER_CONFIG};

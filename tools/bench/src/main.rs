@@ -9,10 +9,16 @@
 //!                 resident memory of every service sampled)
 //!   make bench-micro (criterion benchmarks of the telemetry crate, then
 //!                 bench micro-report: each piece as a ratio to its bare baseline)
+//! For one question at a time: `bench saturation [KEY=VALUE ...]` (one round
+//! at saturation with these variables for the services: what a setting costs),
+//! `bench half-load RATE SECONDS [KEY=VALUE ...]` (which service's spans went
+//! missing, and the Kafka hop early and late in the run).
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
 mod bare_span;
+mod bench_report;
+mod drain;
 mod half_load;
 mod kafka_rtt;
 mod measure;
@@ -39,12 +45,17 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some("half-load") => {
-            let mut args = std::env::args().skip(2).map(|arg| arg.parse::<f64>().ok());
-            let (Some(Some(rate)), Some(Some(seconds))) = (args.next(), args.next()) else {
-                anyhow::bail!("usage: bench half-load <checkouts per second> <seconds>");
+            let mut args = std::env::args().skip(2);
+            let (Some(Ok(rate)), Some(Ok(seconds))) = (
+                args.next().map(|arg| arg.parse::<f64>()),
+                args.next().map(|arg| arg.parse::<f64>()),
+            ) else {
+                anyhow::bail!("usage: bench half-load <checkouts per second> <seconds> [KEY=VALUE ...]");
             };
-            half_load::run(rate, std::time::Duration::from_secs_f64(seconds)).await
+            let extra = measure::env_args(args)?;
+            half_load::run(rate, std::time::Duration::from_secs_f64(seconds), &extra).await
         }
+        Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,
         Some("kafka-round-trip") => {
             let rate: f64 = std::env::args()
                 .nth(2)
@@ -60,7 +71,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench kafka-round-trip [RATE]"
             );
             Ok(ExitCode::from(2))
         }

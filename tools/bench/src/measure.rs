@@ -31,11 +31,28 @@ pub const SETTINGS: [(&str, &str); 8] = [
 
 /// The local stack, with tracing on or off.
 pub async fn stack(tracing: bool) -> Stack {
+    stack_with(tracing, &[]).await
+}
+
+/// The local stack, with tracing on or off and `extra` variables for every service.
+pub async fn stack_with(tracing: bool, extra: &[(String, String)]) -> Stack {
+    let mut env = stack_env(tracing);
+    env.extend_from_slice(extra);
     Stack::start_with(StackOptions {
-        env: stack_env(tracing),
+        env,
         ..StackOptions::default()
     })
     .await
+}
+
+/// `KEY=VALUE` arguments as variables.
+pub fn env_args(args: impl Iterator<Item = String>) -> anyhow::Result<Vec<(String, String)>> {
+    args.map(|arg| {
+        arg.split_once('=')
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("{arg:?} is not KEY=VALUE"))
+    })
+    .collect()
 }
 
 /// Open-loop load of `GET /checkout` on `stack` at `rate` per second for `duration`.
@@ -170,15 +187,38 @@ pub async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<
     }
 }
 
-/// Milliseconds from eshop's PRODUCER span start to notification's `send email` end.
-pub fn kafka_hop_ms(trace: &[SpanRecord]) -> Option<f64> {
+/// When the Kafka hop (eshop's PRODUCER span start to notification's `send email` end) began (the PRODUCER span's start, Unix nanoseconds), and its milliseconds.
+pub fn kafka_hop_at(trace: &[SpanRecord]) -> Option<(u64, f64)> {
     let producer = trace
         .iter()
         .find(|span| span.kind == SpanKind::Producer && span.service == "eshop")?;
     let email = trace
         .iter()
         .find(|span| span.service == "notification" && span.name == "send email")?;
-    Some(email.end_unix_nanos.saturating_sub(producer.start_unix_nanos) as f64 / 1e6)
+    Some((
+        producer.start_unix_nanos,
+        email.end_unix_nanos.saturating_sub(producer.start_unix_nanos) as f64 / 1e6,
+    ))
+}
+
+/// p50 and p99 of the Kafka hops that began in the first and in the last
+/// `window` of the run: whether the hop grows as the broker holds more records.
+pub fn kafka_hop_first_and_last(hops: &[(u64, f64)], window: Duration) -> [(f64, f64); 2] {
+    let (Some(first), Some(last)) = (
+        hops.iter().map(|(at, _)| *at).min(),
+        hops.iter().map(|(at, _)| *at).max(),
+    ) else {
+        return [(f64::NAN, f64::NAN); 2];
+    };
+    let window = window.as_nanos() as u64;
+    let quantiles = |keep: &dyn Fn(u64) -> bool| {
+        let mut values: Vec<f64> = hops.iter().filter(|(at, _)| keep(*at)).map(|(_, ms)| *ms).collect();
+        (quantile(&mut values, 0.5), quantile(&mut values, 0.99))
+    };
+    [
+        quantiles(&|at| at < first + window),
+        quantiles(&|at| at + window > last),
+    ]
 }
 
 /// The Kafka hop in three parts, in milliseconds: waiting for the broker's

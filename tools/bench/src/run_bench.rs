@@ -4,13 +4,14 @@
 use std::{process::ExitCode, time::Duration};
 
 use axum::{Router, routing::get};
-use loadgen::{Config, Load, Method, Propagation, Report, Stop};
-use serde::Serialize;
+use loadgen::{Config, Load, Method, Propagation, Stop};
 use test_support::spawn_app;
 use trace_contract as contract;
 
 use crate::{
-    bare_span, kafka_rtt,
+    bare_span,
+    bench_report::{BenchReport, CpuShare, ServiceFigures, print_table},
+    drain, kafka_rtt,
     measure::{self, SPANS_PER_CHECKOUT},
 };
 
@@ -20,72 +21,24 @@ const SATURATION_WORKERS: usize = 32;
 const SATURATION_TIME: Duration = Duration::from_secs(10);
 const WARMUP: Duration = Duration::from_secs(2);
 const HALF_LOAD_TIME: Duration = Duration::from_secs(60);
+/// The untraced run at the same rate, for tracing's CPU per span and the CPU ratio.
+const STEADY_UNTRACED_TIME: Duration = Duration::from_secs(30);
 /// client -> eshop, eshop -> inventory, billing, delivery, kafka-consumer -> notification.
-const HTTP_HOPS_PER_CHECKOUT: f64 = 5.0;
+pub(crate) const HTTP_HOPS_PER_CHECKOUT: f64 = 5.0;
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
 /// Bare Kafka round trips: this many records, one at a time, this far apart.
-const ROUND_TRIPS: usize = 200;
+pub(crate) const ROUND_TRIPS: usize = 200;
 const ROUND_TRIP_GAP: Duration = Duration::from_millis(20);
-/// The processes a span's CPU is counted in: the six services and the broker,
-/// not the bench process (load generator and OTLP receiver).
-const SPAN_PROCESSES: usize = 7;
-
-#[derive(Debug, Serialize)]
-struct ServiceFigures {
-    service: String,
-    idle_rss_mib: f64,
-    loaded_rss_mib: f64,
-    cpu_ms_per_checkout: f64,
-}
-
-/// CPU milliseconds one checkout costs a process at saturation, median of the rounds.
-#[derive(Debug, Serialize)]
-struct CpuShare {
-    process: String,
-    traced_ms: f64,
-    untraced_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct BenchReport {
-    machine: String,
-    settings: Vec<(String, String)>,
-    traced_rps: Vec<f64>,
-    untraced_rps: Vec<f64>,
-    hop_rps: Vec<f64>,
-    traced_median_rps: f64,
-    untraced_median_rps: f64,
-    traced_over_untraced: f64,
-    hop_median_rps: f64,
-    checkout_vs_hop_budget: f64,
-    /// CPU microseconds per bare hop (client and trivial handler, one process), median.
-    bare_request_cpu_us: f64,
-    /// Untraced CPU per checkout (services and broker) over five bare hops' CPU.
-    untraced_checkout_cpu_vs_hops: f64,
-    /// Tracing's CPU per span: services and broker, traced minus untraced, over the spans of a checkout.
-    span_cpu_us: f64,
-    /// An SDK span built and exported with no tracing layer, in a process of its own.
-    bare_span_cpu_us: f64,
-    span_cpu_over_bare: f64,
-    /// One record at a time on a broker of its own, no services: p50 and p99 ms.
-    kafka_bare_round_trip_ms: (f64, f64),
-    /// The same while other records go to the topic at the half-saturation rate.
-    kafka_bare_round_trip_loaded_ms: (f64, f64),
-    kafka_background_rate: f64,
-    kafka_hop_p50_over_bare: f64,
-    cpu_at_saturation: Vec<CpuShare>,
-    half_load: Report,
-    checkouts_accepted: usize,
-    spans_expected: usize,
-    spans_received: usize,
-    spans_lost: usize,
-    traces_complete: usize,
-    kafka_hop_p50_ms: f64,
-    kafka_hop_p99_ms: f64,
-    /// p50 and p99 of: acknowledgement wait, broker to consumer, consumer handling.
-    kafka_hop_parts_ms: Vec<(String, f64, f64)>,
-    services: Vec<ServiceFigures>,
-}
+/// The Kafka hop is also reported for the hops begun in the first and in the
+/// last this-long of the half-saturation run.
+pub(crate) const HOP_WINDOW: Duration = Duration::from_secs(10);
+/// The processes a span's CPU is counted in: the six services; not the broker
+/// (it does no tracing work, and its CPU per checkout moves by a factor of
+/// five with the backlog it serves) nor the bench process (load generator
+/// and OTLP receiver).
+const SPAN_PROCESSES: usize = 6;
+/// The processes a checkout's untraced CPU is counted in: the services and the broker.
+const CHECKOUT_PROCESSES: usize = 7;
 
 fn closed_loop(url: String, propagation: Propagation) -> Config {
     Config {
@@ -101,11 +54,63 @@ fn closed_loop(url: String, propagation: Propagation) -> Config {
     }
 }
 
-/// One saturation run: throughput, and CPU milliseconds per checkout by process.
-async fn saturation(tracing: bool) -> anyhow::Result<(f64, Vec<(String, f64)>)> {
-    let stack = measure::stack(tracing).await;
+/// CPU milliseconds per checkout by process (as [`measure::cpu_times`]
+/// lists them) with tracing off, open loop at `rate`, the consumer keeping up.
+async fn steady_cpu(rate: f64) -> anyhow::Result<Vec<f64>> {
+    let stack = measure::stack(false).await;
     let before = measure::cpu_times(&stack);
+    let report = loadgen::run(&measure::open_loop(&stack, rate, STEADY_UNTRACED_TIME, 0)).await?;
+    drain::until_drained(&stack).await?;
+    let after = measure::cpu_times(&stack);
+    let checkouts = (report.requests + report.warmup_requests).max(1) as f64;
+    Ok(before
+        .iter()
+        .zip(&after)
+        .map(|((_, before), (_, after))| (*after - *before).as_secs_f64() * 1_000.0 / checkouts)
+        .collect())
+}
+
+/// One saturation round's figures.
+struct Saturation {
+    /// Checkouts answered per second while the load ran.
+    answered_rps: f64,
+    /// Checkouts per second from the load's start to the consumer's last commit.
+    emailed_rps: f64,
+    /// CPU milliseconds per checkout by process, load and drain.
+    cpu: Vec<(String, f64)>,
+}
+
+async fn saturation(tracing: bool) -> anyhow::Result<Saturation> {
+    saturation_with(tracing, &[]).await
+}
+
+/// `bench saturation [KEY=VALUE ...]`: one saturation round with these
+/// variables for every service, to see what a setting costs (for instance
+/// `OTEL_LOGS_EXPORTER=none`, or `OTEL_SDK_DISABLED=true`).
+pub async fn one_round(extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
+    let round = saturation_with(true, extra).await?;
+    println!(
+        "{extra:?}: {:.1} checkouts/s answered, {:.1}/s emailed\n\n| process | CPU ms per checkout |\n| --- | --- |",
+        round.answered_rps, round.emailed_rps
+    );
+    for (process, ms) in &round.cpu {
+        println!("| {process} | {ms:.3} |");
+    }
+    let services: f64 = round.cpu.iter().take(SPAN_PROCESSES).map(|(_, ms)| ms).sum();
+    println!("| the six services | {services:.3} |");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Throughput is of whole checkouts: from the start of the load until the
+/// consumer has handled every record, so that the Kafka side's work (left
+/// queued when the load stops, by a different amount every run) is counted.
+async fn saturation_with(tracing: bool, extra: &[(String, String)]) -> anyhow::Result<Saturation> {
+    let stack = measure::stack_with(tracing, extra).await;
+    let before = measure::cpu_times(&stack);
+    let started = std::time::Instant::now();
     let report = loadgen::run(&closed_loop(stack.eshop.url("/checkout"), Propagation::None)).await?;
+    drain::until_drained(&stack).await?;
+    let elapsed = started.elapsed();
     let after = measure::cpu_times(&stack);
     anyhow::ensure!(
         report.errors.is_empty(),
@@ -118,12 +123,17 @@ async fn saturation(tracing: bool) -> anyhow::Result<(f64, Vec<(String, f64)>)> 
         .zip(&after)
         .map(|((name, before), (_, after))| (name.clone(), (*after - *before).as_secs_f64() * 1_000.0 / checkouts))
         .collect();
+    let emailed_rps = checkouts / elapsed.as_secs_f64();
     eprintln!(
-        "  checkout, tracing {}: {:.1} checkouts/s",
+        "  checkout, tracing {}: {:.1} checkouts/s answered while the load ran, {emailed_rps:.1}/s emailed",
         if tracing { "on " } else { "off" },
         report.throughput_rps
     );
-    Ok((report.throughput_rps, cpu))
+    Ok(Saturation {
+        answered_rps: report.throughput_rps,
+        emailed_rps,
+        cpu,
+    })
 }
 
 /// One bare HTTP hop at saturation: throughput, and CPU microseconds per request
@@ -145,14 +155,17 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     );
     let (mut traced, mut untraced, mut hop, mut hop_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut traced_cpu, mut untraced_cpu) = (Vec::new(), Vec::new());
+    let (mut traced_emailed, mut untraced_emailed) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         eprintln!("round {round}/{ROUNDS}");
-        let (rps, cpu) = saturation(true).await?;
-        traced.push(rps);
-        traced_cpu.push(cpu);
-        let (rps, cpu) = saturation(false).await?;
-        untraced.push(rps);
-        untraced_cpu.push(cpu);
+        let round = saturation(true).await?;
+        traced.push(round.answered_rps);
+        traced_emailed.push(round.emailed_rps);
+        traced_cpu.push(round.cpu);
+        let round = saturation(false).await?;
+        untraced.push(round.answered_rps);
+        untraced_emailed.push(round.emailed_rps);
+        untraced_cpu.push(round.cpu);
         let (rps, cpu) = bare_hop().await?;
         hop.push(rps);
         hop_cpu.push(cpu);
@@ -170,17 +183,13 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let untraced_median = measure::median(&untraced);
     let hop_median = measure::median(&hop);
 
-    let rate = traced_median / 2.0;
-    let span_cpu_us = cpu_at_saturation
-        .iter()
-        .take(SPAN_PROCESSES)
-        .map(|share| share.traced_ms - share.untraced_ms)
-        .sum::<f64>()
-        * 1_000.0
-        / SPANS_PER_CHECKOUT as f64;
+    // Half of what the whole pipeline sustains (checkouts emailed), not of
+    // what eshop answers: above the Kafka side's rate the consumer falls
+    // behind without bound, and the hop measures the backlog.
+    let rate = measure::median(&traced_emailed) / 2.0;
     let untraced_checkout_ms: f64 = cpu_at_saturation
         .iter()
-        .take(SPAN_PROCESSES)
+        .take(CHECKOUT_PROCESSES)
         .map(|share| share.untraced_ms)
         .sum();
     let bare_request_cpu_us = measure::median(&hop_cpu);
@@ -196,6 +205,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         measure::quantile(&mut round_trip_loaded, 0.5),
         measure::quantile(&mut round_trip_loaded, 0.99),
     );
+    eprintln!("half saturation: {rate:.1} checkouts/s for {STEADY_UNTRACED_TIME:?}, tracing off");
+    let untraced_steady = steady_cpu(rate).await?;
     eprintln!("half saturation: {rate:.1} checkouts/s for {HALF_LOAD_TIME:?}, tracing on");
     let stack = measure::stack(true).await;
     tokio::time::sleep(IDLE_SETTLE).await;
@@ -226,6 +237,15 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let loaded = sampler.await?;
     let cpu_after = measure::cpu_times(&stack);
     let checkouts = (half.requests + half.warmup_requests).max(1) as f64;
+    let traced_steady: Vec<f64> = cpu_before
+        .iter()
+        .zip(&cpu_after)
+        .map(|((_, before), (_, after))| (*after - *before).as_secs_f64() * 1_000.0 / checkouts)
+        .collect();
+    let services_on: f64 = traced_steady.iter().take(SPAN_PROCESSES).sum();
+    let services_off: f64 = untraced_steady.iter().take(SPAN_PROCESSES).sum();
+    let span_cpu_us = (services_on - services_off) * 1_000.0 / SPANS_PER_CHECKOUT as f64;
+    let services_cpu_ratio = services_off / services_on;
 
     let trace_ids = half.accepted_trace_ids();
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
@@ -235,10 +255,12 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         .values()
         .filter(|trace| contract::check_checkout(trace).is_empty())
         .count();
-    let mut hops: Vec<f64> = traces
+    let timed_hops: Vec<(u64, f64)> = traces
         .values()
-        .filter_map(|trace| measure::kafka_hop_ms(trace))
+        .filter_map(|trace| measure::kafka_hop_at(trace))
         .collect();
+    let mut hops: Vec<f64> = timed_hops.iter().map(|(_, ms)| *ms).collect();
+    let kafka_hop_first_last_ms = measure::kafka_hop_first_and_last(&timed_hops, HOP_WINDOW);
     let parts: Vec<[f64; 3]> = traces
         .values()
         .filter_map(|trace| measure::kafka_hop_parts_ms(trace))
@@ -269,6 +291,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         traced_median_rps: traced_median,
         untraced_median_rps: untraced_median,
         traced_over_untraced: traced_median / untraced_median,
+        traced_emailed_rps: traced_emailed,
+        untraced_emailed_rps: untraced_emailed,
+        services_cpu_ratio,
         hop_median_rps: hop_median,
         checkout_vs_hop_budget: traced_median / (hop_median / HTTP_HOPS_PER_CHECKOUT),
         bare_request_cpu_us,
@@ -292,6 +317,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         kafka_hop_p99_ms: measure::quantile(&mut hops, 0.99),
         kafka_hop_p50_over_bare: measure::quantile(&mut hops, 0.50) / kafka_bare_round_trip_ms.0,
         kafka_hop_parts_ms,
+        kafka_hop_first_last_ms,
         services: processes
             .iter()
             .enumerate()
@@ -311,152 +337,4 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     std::fs::write("target/bench/report.json", serde_json::to_vec_pretty(&saved)?)?;
     println!("\n(JSON: target/bench/report.json)");
     Ok(ExitCode::SUCCESS)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
-fn print_table(r: &BenchReport) {
-    let list = |values: &[f64]| values.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ");
-    println!("\n## Benchmark ({})\n", r.machine);
-    println!("| measure | result | target |");
-    println!("| --- | --- | --- |");
-    println!(
-        "| 1. saturation, tracing on (100%, OTLP) | {:.1} checkouts/s median ({}) | |",
-        r.traced_median_rps,
-        list(&r.traced_rps)
-    );
-    println!(
-        "| 1. saturation, tracing off (OTEL_SDK_DISABLED) | {:.1} checkouts/s median ({}) | |",
-        r.untraced_median_rps,
-        list(&r.untraced_rps)
-    );
-    println!(
-        "| 1. ratio on/off | {:.3} | >= 0.90: {} |",
-        r.traced_over_untraced,
-        verdict(r.traced_over_untraced >= 0.90)
-    );
-    println!(
-        "| 2. one bare HTTP hop, same client | {:.0} requests/s median ({}) | |",
-        r.hop_median_rps,
-        list(&r.hop_rps)
-    );
-    println!(
-        "| 2. checkout throughput / (hop throughput / {HTTP_HOPS_PER_CHECKOUT}) | {:.3} | |",
-        r.checkout_vs_hop_budget
-    );
-    println!(
-        "| 2. one bare HTTP hop: CPU per request (client and handler, one process) | {:.1} µs median | |",
-        r.bare_request_cpu_us
-    );
-    println!(
-        "| 2. untraced checkout CPU (services, broker) / ({HTTP_HOPS_PER_CHECKOUT} x bare hop CPU) | {:.2} | |",
-        r.untraced_checkout_cpu_vs_hops
-    );
-    println!(
-        "| 2. tracing's CPU per span (services and broker, on minus off, / {SPANS_PER_CHECKOUT}) | {:.1} µs | |",
-        r.span_cpu_us
-    );
-    println!(
-        "| 2. bare SDK span, no tracing layer, batch OTLP export (own process) | {:.1} µs CPU | |",
-        r.bare_span_cpu_us
-    );
-    println!(
-        "| 2. per-span CPU / bare SDK span | {:.2} | <= 2: {} |",
-        r.span_cpu_over_bare,
-        verdict(r.span_cpu_over_bare <= 2.0)
-    );
-    let h = &r.half_load;
-    println!(
-        "| 3. half saturation, {:.1}/s for {:.0} s: latency ms | p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; errors {:?} | |",
-        h.throughput_rps,
-        h.duration_s,
-        h.latency_ms.p50,
-        h.latency_ms.p90,
-        h.latency_ms.p99,
-        h.latency_ms.p999,
-        h.latency_ms.max,
-        h.errors
-    );
-    println!(
-        "| 3. spans received / expected ({} checkouts x {SPANS_PER_CHECKOUT}) | {} / {} (lost {}) | 0 lost: {} |",
-        r.checkouts_accepted,
-        r.spans_received,
-        r.spans_expected,
-        r.spans_lost,
-        verdict(r.spans_lost == 0)
-    );
-    println!(
-        "| 3. complete traces (all six services, contract holds) | {} / {} | 100%: {} |",
-        r.traces_complete,
-        r.checkouts_accepted,
-        verdict(r.traces_complete == r.checkouts_accepted)
-    );
-    println!(
-        "| 3. Kafka hop, publish -> email | p50 {:.1} ms, p99 {:.1} ms | p99 < 50 ms: {} |",
-        r.kafka_hop_p50_ms,
-        r.kafka_hop_p99_ms,
-        verdict(r.kafka_hop_p99_ms < 50.0)
-    );
-    println!(
-        "| 3. bare Kafka round trip, {ROUND_TRIPS} records one at a time, no services | p50 {:.1} ms, p99 {:.1} ms | |",
-        r.kafka_bare_round_trip_ms.0, r.kafka_bare_round_trip_ms.1
-    );
-    println!(
-        "| 3. the same, while {:.0} other records/s go to the topic | p50 {:.1} ms, p99 {:.1} ms | |",
-        r.kafka_background_rate, r.kafka_bare_round_trip_loaded_ms.0, r.kafka_bare_round_trip_loaded_ms.1
-    );
-    println!(
-        "| 3. Kafka hop p50 / bare round trip p50 | {:.2} | <= 2: {} |",
-        r.kafka_hop_p50_over_bare,
-        verdict(r.kafka_hop_p50_over_bare <= 2.0)
-    );
-    for (part, p50, p99) in &r.kafka_hop_parts_ms {
-        println!("| 3. Kafka hop part: {part} | p50 {p50:.1} ms, p99 {p99:.1} ms | |");
-    }
-    for s in &r.services {
-        println!(
-            "| 4. {}: RSS idle / under load, CPU per checkout | {:.1} MiB / {:.1} MiB, {:.3} ms | idle < 20 MB: {} |",
-            s.service,
-            s.idle_rss_mib,
-            s.loaded_rss_mib,
-            s.cpu_ms_per_checkout,
-            verdict(s.idle_rss_mib * 1.048_576 < 20.0)
-        );
-    }
-    println!("\nWhere the time goes at saturation: CPU ms per checkout, tracing on / off (medians)\n");
-    println!("| process | tracing on | tracing off | difference |");
-    println!("| --- | --- | --- | --- |");
-    let (mut on_total, mut off_total) = (0.0, 0.0);
-    for share in &r.cpu_at_saturation {
-        on_total += share.traced_ms;
-        off_total += share.untraced_ms;
-        println!(
-            "| {} | {:.3} | {:.3} | {:+.3} |",
-            share.process,
-            share.traced_ms,
-            share.untraced_ms,
-            share.traced_ms - share.untraced_ms
-        );
-    }
-    println!(
-        "| all | {on_total:.3} | {off_total:.3} | {:+.3} |",
-        on_total - off_total
-    );
-    println!("\nSettings:");
-    for (key, value) in &r.settings {
-        println!("- {key}: {value}");
-    }
-    if !h.slowest.is_empty() {
-        println!("\nSlowest requests at half saturation (trace ids):");
-        for slow in &h.slowest {
-            println!(
-                "- {:.2} ms, {}, trace {}",
-                slow.latency_ms,
-                slow.status,
-                slow.trace_id.as_deref().unwrap_or("-")
-            );
-        }
-    }
 }
