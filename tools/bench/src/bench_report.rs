@@ -67,6 +67,10 @@ pub(crate) struct BenchReport {
     pub(crate) spans_expected: usize,
     pub(crate) spans_received: usize,
     pub(crate) spans_lost: usize,
+    /// Spans lost by the service that made them.
+    pub(crate) lost_by_service: Vec<(String, usize)>,
+    /// What the services logged about dropping telemetry.
+    pub(crate) loss_warnings: Vec<String>,
     pub(crate) traces_complete: usize,
     pub(crate) kafka_hop_p50_ms: f64,
     pub(crate) kafka_hop_p99_ms: f64,
@@ -161,6 +165,15 @@ pub(crate) fn print_table(r: &BenchReport) {
         r.spans_lost,
         verdict(r.spans_lost == 0)
     );
+    if r.spans_lost > 0 {
+        let by_service: Vec<String> = r
+            .lost_by_service
+            .iter()
+            .filter(|(_, lost)| *lost > 0)
+            .map(|(service, lost)| format!("{service} {lost}"))
+            .collect();
+        println!("| 3. spans lost by service | {} | |", by_service.join(", "));
+    }
     println!(
         "| 3. complete traces (all six services, contract holds) | {} / {} | 100%: {} |",
         r.traces_complete,
@@ -228,6 +241,12 @@ pub(crate) fn print_table(r: &BenchReport) {
     println!("\nSettings:");
     for (key, value) in &r.settings {
         println!("- {key}: {value}");
+    }
+    if !r.loss_warnings.is_empty() {
+        println!("\nWhat the services logged about dropped telemetry:");
+        for warning in &r.loss_warnings {
+            println!("- {warning}");
+        }
     }
     if !h.slowest.is_empty() {
         println!("\nSlowest requests at half saturation (trace ids):");

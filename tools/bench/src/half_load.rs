@@ -4,12 +4,9 @@
 //! says which service's spans they were, and prints what the services logged
 //! about dropping them (the SDK's batch processor warns when its queue is full).
 
-use std::{collections::BTreeMap, process::ExitCode, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
-use crate::measure::{self, SPANS_PER_CHECKOUT};
-
-/// Words the OpenTelemetry SDK's warnings about lost telemetry contain.
-const LOSS_WORDS: [&str; 2] = ["dropped", "Dropping"];
+use crate::measure;
 
 pub async fn run(rate: f64, duration: Duration, extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
     let stack = measure::stack_with(true, extra).await;
@@ -18,18 +15,9 @@ pub async fn run(rate: f64, duration: Duration, extra: &[(String, String)]) -> a
     println!("{}", report.summary());
     let trace_ids = report.accepted_trace_ids();
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
-    // Spans per service in a complete trace, from the first complete one.
-    let per_checkout = traces
-        .values()
-        .find(|trace| trace.len() == SPANS_PER_CHECKOUT)
-        .map(|trace| count_by_service(trace.iter().map(|span| span.service.as_str())))
-        .unwrap_or_default();
-    let received = count_by_service(traces.values().flatten().map(|span| span.service.as_str()));
     println!("| service | spans expected | received | lost |");
     println!("| --- | --- | --- | --- |");
-    for (service, per) in &per_checkout {
-        let expected = per * trace_ids.len();
-        let got = received.get(service).copied().unwrap_or(0);
+    for (service, expected, got) in measure::lost_by_service(&traces, trace_ids.len()) {
         println!("| {service} | {expected} | {got} | {} |", expected.saturating_sub(got));
     }
     let timed_hops: Vec<(u64, f64)> = traces
@@ -56,21 +44,9 @@ pub async fn run(rate: f64, duration: Duration, extra: &[(String, String)]) -> a
         &mut stack.notification,
     ] {
         process.terminate().await;
-        for line in process
-            .logs()
-            .iter()
-            .filter(|line| LOSS_WORDS.iter().any(|w| line.contains(w)))
-        {
-            println!("{}: {line}", process.name);
-        }
+    }
+    for warning in measure::loss_warnings(&stack) {
+        println!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn count_by_service<'a>(services: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for service in services {
-        *counts.entry(service.to_owned()).or_insert(0) += 1;
-    }
-    counts
 }

@@ -1,7 +1,7 @@
 //! What bench and soak share: the stack they load, per-process memory and CPU, and trace bookkeeping.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     time::Duration,
 };
 
@@ -273,4 +273,48 @@ pub fn machine() -> String {
         .and_then(|kib| kib.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     format!("{cores} cores ({cpu}), {memory:.0} GiB, everything on one host")
+}
+
+/// Spans expected, received and lost by service: the spans per service of a
+/// complete trace, times the traces wanted.
+pub fn lost_by_service(traces: &HashMap<String, Vec<SpanRecord>>, wanted: usize) -> Vec<(String, usize, usize)> {
+    let per_checkout = traces
+        .values()
+        .find(|trace| trace.len() == SPANS_PER_CHECKOUT)
+        .map(|trace| count_by_service(trace.iter().map(|span| span.service.as_str())))
+        .unwrap_or_default();
+    let received = count_by_service(traces.values().flatten().map(|span| span.service.as_str()));
+    per_checkout
+        .into_iter()
+        .map(|(service, per)| {
+            let got = received.get(&service).copied().unwrap_or(0);
+            (service, per * wanted, got)
+        })
+        .collect()
+}
+
+fn count_by_service<'a>(services: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for service in services {
+        *counts.entry(service.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Words the OpenTelemetry SDK's warnings about lost telemetry contain.
+const LOSS_WORDS: [&str; 2] = ["dropped", "Dropping"];
+
+/// What the services logged about dropping telemetry, as `service: line`.
+pub fn loss_warnings(stack: &Stack) -> Vec<String> {
+    processes(stack)
+        .iter()
+        .flat_map(|process| {
+            process
+                .logs()
+                .into_iter()
+                .filter(|line| LOSS_WORDS.iter().any(|word| line.contains(word)))
+                .map(|line| format!("{}: {line}", process.name))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }

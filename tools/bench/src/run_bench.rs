@@ -251,6 +251,11 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
     let spans_received: usize = traces.values().map(Vec::len).sum();
     let spans_expected = trace_ids.len() * SPANS_PER_CHECKOUT;
+    let lost_by_service: Vec<(String, usize)> = measure::lost_by_service(&traces, trace_ids.len())
+        .into_iter()
+        .map(|(service, expected, got)| (service, expected.saturating_sub(got)))
+        .collect();
+    let loss_warnings = measure::loss_warnings(&stack);
     let complete = traces
         .values()
         .filter(|trace| contract::check_checkout(trace).is_empty())
@@ -312,6 +317,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         spans_expected,
         spans_received,
         spans_lost: spans_expected.saturating_sub(spans_received),
+        lost_by_service,
+        loss_warnings,
         traces_complete: complete,
         kafka_hop_p50_ms: measure::quantile(&mut hops, 0.50),
         kafka_hop_p99_ms: measure::quantile(&mut hops, 0.99),
