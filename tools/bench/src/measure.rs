@@ -12,7 +12,7 @@ use test_support::{ServiceProcess, Stack, StackOptions};
 pub const SPANS_PER_CHECKOUT: usize = 18;
 
 /// Settings that change the figures, set here on purpose and printed with them.
-pub const SETTINGS: [(&str, &str); 8] = [
+pub const SETTINGS: [(&str, &str); 9] = [
     (
         "OTEL_BSP_SCHEDULE_DELAY",
         "100 ms (test-support's Stack; SDK default 5000)",
@@ -25,6 +25,10 @@ pub const SETTINGS: [(&str, &str); 8] = [
         "10 (Tansu answers a fetch only when it expires)",
     ),
     ("producer linger.ms / acks", "1 / all"),
+    (
+        "producer batch.num.messages",
+        "1 (Tansu 0.6.0's memory engine fetches only from batch starts; see README)",
+    ),
     ("KAFKA_PUBLISH_TIMEOUT_MS", "5000"),
     ("INITIAL_STOCK", "1000000000 (so load never runs out of stock)"),
 ];
