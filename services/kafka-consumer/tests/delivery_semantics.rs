@@ -214,18 +214,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
     // What Kafka holds when it acknowledged too late: eshop answered 503 and
     // refunded, but the record was written. Here: charged, then refunded.
     let stack = Stack::start().await;
-    let undone = api::OrderPlaced {
-        order_id: uuid::Uuid::new_v4(),
-        email: "late.ack@example.com".to_owned(),
-        items: vec![api::OrderLine {
-            sku: "BOOK-RUST".to_owned(),
-            quantity: 1,
-        }],
-        amount_cents: 3_999,
-        currency: "EUR".to_owned(),
-        tracking_id: "TRK-LATE".to_owned(),
-        estimated_delivery: "2026-11-24".to_owned(),
-    };
+    let undone = common::order_event("late.ack@example.com");
     charge_and_refund(&stack, &undone).await;
     let producer = common::producer(&stack);
     let payload = serde_json::to_vec(&undone).expect("json");
@@ -297,18 +286,7 @@ async fn an_event_for_an_order_billing_no_longer_holds_still_sends_its_email() {
     // Billing keeps a bounded ledger; a consumer far enough behind finds no
     // payment for an order eshop accepted. The record says it was charged.
     let stack = Stack::start().await;
-    let forgotten = api::OrderPlaced {
-        order_id: uuid::Uuid::new_v4(),
-        email: "long.ago@example.com".to_owned(),
-        items: vec![api::OrderLine {
-            sku: "BOOK-RUST".to_owned(),
-            quantity: 1,
-        }],
-        amount_cents: 3_999,
-        currency: "EUR".to_owned(),
-        tracking_id: "TRK-OLD".to_owned(),
-        estimated_delivery: "2026-11-24".to_owned(),
-    };
+    let forgotten = common::order_event("long.ago@example.com");
     let key = forgotten.order_id.to_string();
     common::producer(&stack)
         .send(

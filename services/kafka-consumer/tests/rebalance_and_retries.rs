@@ -13,12 +13,11 @@ use std::{
     time::Duration,
 };
 
-use api::{EmailReceipt, EmailStatus, OrderLine, OrderPlaced};
+use api::{EmailReceipt, EmailStatus, OrderPlaced};
 use axum::{Json, Router, http::StatusCode, response::IntoResponse as _, routing::post};
 use common::{checkout, placed, requests_for, wait_for_emails, wait_for_log};
 use rdkafka::{producer::FutureRecord, util::Timeout};
 use test_support::{Fault, SpanKind, Stack, StackOptions, Trace, WAIT, spawn_app};
-use uuid::Uuid;
 
 /// Records in the burst that pauses a partition again and again (a lane holds 64).
 const BURST: usize = 1_000;
@@ -28,18 +27,7 @@ const SLOW_BILLING: Duration = Duration::from_millis(300);
 
 /// An "order placed" event for an order billing does not hold: handled at once, emailed.
 fn uncharged_order() -> OrderPlaced {
-    OrderPlaced {
-        order_id: Uuid::new_v4(),
-        email: "never.charged@example.com".to_owned(),
-        items: vec![OrderLine {
-            sku: "BOOK-RUST".to_owned(),
-            quantity: 1,
-        }],
-        amount_cents: 3_999,
-        currency: "EUR".to_owned(),
-        tracking_id: "TRK-NONE".to_owned(),
-        estimated_delivery: "2026-11-24".to_owned(),
-    }
+    common::order_event("never.charged@example.com")
 }
 
 async fn produce_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {

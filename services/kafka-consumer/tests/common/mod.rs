@@ -13,6 +13,22 @@ use serde_json::Value;
 use test_support::{Stack, WAIT};
 
 /// Places a sample order and returns its id.
+/// An "order placed" event for one book, addressed to `email`, as eshop writes it.
+pub fn order_event(email: &str) -> api::OrderPlaced {
+    api::OrderPlaced {
+        order_id: uuid::Uuid::new_v4(),
+        email: email.to_owned(),
+        items: vec![api::OrderLine {
+            sku: "BOOK-RUST".to_owned(),
+            quantity: 1,
+        }],
+        amount_cents: 3_999,
+        currency: "EUR".to_owned(),
+        tracking_id: "TRK-TEST".to_owned(),
+        estimated_delivery: "2026-11-24".to_owned(),
+    }
+}
+
 pub async fn checkout(stack: &Stack) -> String {
     placed(stack).await.0
 }
