@@ -30,58 +30,78 @@ fn uncharged_order() -> OrderPlaced {
     common::order_event("never.charged@example.com")
 }
 
+/// Sends `events` to `partition` one after the other, in order.
 async fn produce_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
     let producer = common::producer(stack);
     for event in events {
-        let key = event.order_id.to_string();
-        let payload = serde_json::to_vec(event).expect("json");
-        producer
-            .send(
-                FutureRecord::to("eshop-topic")
-                    .partition(partition)
-                    .key(&key)
-                    .payload(&payload),
-                Timeout::After(WAIT),
-            )
-            .await
-            .expect("the broker acknowledges");
+        send_to(&producer, partition, event.clone()).await;
     }
 }
 
-/// Sends `events` to `partition` all at once, so that they reach the broker in
-/// a few batches and the consumer fetches them faster than it handles them.
+/// Sends `events` to `partition` all at once, so that they reach the broker
+/// together and the consumer fetches them faster than it handles them.
 async fn produce_all_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
     let producer = common::producer(stack);
     let mut sends = tokio::task::JoinSet::new();
     for event in events {
-        let producer = producer.clone();
-        let key = event.order_id.to_string();
-        let payload = serde_json::to_vec(event).expect("json");
-        sends.spawn(async move {
-            producer
-                .send(
-                    FutureRecord::to("eshop-topic")
-                        .partition(partition)
-                        .key(&key)
-                        .payload(&payload),
-                    Timeout::After(WAIT),
-                )
-                .await
-                .expect("the broker acknowledges");
-        });
+        let (producer, event) = (producer.clone(), event.clone());
+        sends.spawn(async move { send_to(&producer, partition, event).await });
     }
     while let Some(sent) = sends.join_next().await {
         sent.expect("a send task");
     }
 }
 
-#[tokio::test]
-async fn a_second_consumer_takes_partitions_over_losing_and_repeating_nothing() {
-    let stack = Stack::start_with(StackOptions {
+async fn send_to(producer: &rdkafka::producer::FutureProducer, partition: i32, event: OrderPlaced) {
+    let key = event.order_id.to_string();
+    let payload = serde_json::to_vec(&event).expect("json");
+    producer
+        .send(
+            FutureRecord::to("eshop-topic")
+                .partition(partition)
+                .key(&key)
+                .payload(&payload),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("the broker acknowledges");
+}
+
+/// The stack with a proxy between the consumer and billing, for its faults.
+async fn stack_with_billing_proxy() -> Stack {
+    Stack::start_with(StackOptions {
         proxy_consumer_billing: true,
         ..StackOptions::default()
     })
-    .await;
+    .await
+}
+
+/// Waits for a CONSUMER span of each of `keys` and asserts there is exactly one:
+/// each record processed once, by one consumer.
+async fn assert_consumed_once(stack: &Stack, keys: &[String]) {
+    let consumed = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            let consumed: Vec<String> = spans
+                .iter()
+                .filter(|span| span.kind == SpanKind::Consumer)
+                .filter_map(|span| span.str_attribute("messaging.kafka.message.key"))
+                .map(str::to_owned)
+                .collect();
+            keys.iter().all(|key| consumed.contains(key)).then_some(consumed)
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    for key in keys {
+        let times = consumed.iter().filter(|consumed| *consumed == key).count();
+        assert_eq!(times, 1, "{key} processed {times} times");
+    }
+}
+
+#[tokio::test]
+async fn a_second_consumer_takes_partitions_over_losing_and_repeating_nothing() {
+    let stack = stack_with_billing_proxy().await;
     // Each record takes a while, so the lanes hold records in flight and
     // buffered when the partitions move: what a revoke must not hand out twice.
     let billing = stack.consumer_billing.as_ref().expect("a proxy");
@@ -107,34 +127,12 @@ async fn a_second_consumer_takes_partitions_over_losing_and_repeating_nothing() 
         assert_eq!(requests_for(&sent, order), 1, "{order} was handled more than once");
     }
     // Each record was processed once, by one consumer: one CONSUMER span per order.
-    let consumed = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            let consumed: Vec<&str> = spans
-                .iter()
-                .filter(|span| span.kind == SpanKind::Consumer)
-                .filter_map(|span| span.str_attribute("messaging.kafka.message.key"))
-                .collect();
-            all.iter()
-                .all(|order| consumed.contains(order))
-                .then(|| consumed.iter().map(|key| (*key).to_owned()).collect::<Vec<_>>())
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
-    for order in &orders {
-        let times = consumed.iter().filter(|key| *key == order).count();
-        assert_eq!(times, 1, "{order} processed {times} times");
-    }
+    assert_consumed_once(&stack, &orders).await;
 }
 
 #[tokio::test]
 async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
-    let stack = Stack::start_with(StackOptions {
-        proxy_consumer_billing: true,
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = stack_with_billing_proxy().await;
     let billing = stack.consumer_billing.as_ref().expect("a proxy");
     // Billing's answer about one order on partition 0 is lost, again and again;
     // behind it on the same partition, more records than a lane holds.
@@ -178,11 +176,7 @@ async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
 
 #[tokio::test]
 async fn a_partition_paused_and_resumed_again_and_again_loses_and_repeats_nothing() {
-    let stack = Stack::start_with(StackOptions {
-        proxy_consumer_billing: true,
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = stack_with_billing_proxy().await;
     // A burst on one partition, while billing answers the consumer slowly
     // (each record then outlasts the consumer's wait for room in its lane)
     // and then quickly, three times over: paused, drained, resumed.
@@ -198,24 +192,7 @@ async fn a_partition_paused_and_resumed_again_and_again_loses_and_repeats_nothin
     }
 
     let keys: Vec<String> = orders.iter().map(|order| order.order_id.to_string()).collect();
-    let consumed = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            let consumed: Vec<String> = spans
-                .iter()
-                .filter(|span| span.kind == SpanKind::Consumer)
-                .filter_map(|span| span.str_attribute("messaging.kafka.message.key"))
-                .map(str::to_owned)
-                .collect();
-            keys.iter().all(|key| consumed.contains(key)).then_some(consumed)
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
-    for key in &keys {
-        let times = consumed.iter().filter(|consumed| *consumed == key).count();
-        assert_eq!(times, 1, "{key} processed {times} times");
-    }
+    assert_consumed_once(&stack, &keys).await;
 }
 
 #[tokio::test]
