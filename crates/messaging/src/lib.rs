@@ -107,7 +107,8 @@ impl KafkaSettings {
     }
 }
 
-fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, ConfigError> {
+/// `KAFKA_CONFIG`'s form, `property=value,...`, as pairs in order.
+pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, ConfigError> {
     spec.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())

@@ -28,11 +28,7 @@ fn settings(overrides: &str) -> KafkaSettings {
         topic: TOPIC.to_owned(),
         dlq_topic: format!("{TOPIC}.dlq"),
         group_id: "bench-round-trip".to_owned(),
-        overrides: overrides
-            .split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect(),
+        overrides: messaging::parse_overrides(overrides).expect("the Tansu settings are property=value pairs"),
     }
 }
 

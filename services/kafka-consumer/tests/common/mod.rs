@@ -141,10 +141,7 @@ pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
 pub fn producer(stack: &Stack) -> FutureProducer {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", stack.broker.bootstrap_servers());
-    for (key, value) in test_support::TANSU_PRODUCER_CONFIG
-        .split(',')
-        .filter_map(|pair| pair.split_once('='))
-    {
+    for (key, value) in messaging::parse_overrides(test_support::TANSU_PRODUCER_CONFIG).expect("property=value pairs") {
         config.set(key, value);
     }
     config.create().expect("producer")
