@@ -37,7 +37,7 @@ use rdkafka::{
     message::{OwnedMessage, Timestamp},
 };
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
-use telemetry::{Providers, baggage::BaggageSpanProcessor, client::ClientTracing, kafka, propagation};
+use telemetry::{Providers, client::ClientTracing, kafka, propagation};
 use tower::ServiceExt as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -71,8 +71,7 @@ fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, telemetr
         tracer: Some(
             SdkTracerProvider::builder()
                 .with_resource(resource.clone())
-                .with_span_processor(BaggageSpanProcessor::from_env())
-                .with_batch_exporter(spans)
+                .with_span_processor(telemetry::span_processor(spans))
                 .build(),
         ),
         meter: Some(

@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithHttpConfig as _, WithTonicConfig as _};
-use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider, metrics::SdkMeterProvider, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    logs::SdkLoggerProvider,
+    metrics::SdkMeterProvider,
+    trace::{BatchSpanProcessor, SdkTracerProvider},
+};
 use tracing_subscriber::{
     EnvFilter, Layer as _, filter::LevelFilter, fmt::MakeWriter, layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
@@ -301,14 +306,20 @@ fn tracer_provider(resource: Resource) -> Result<SdkTracerProvider, TelemetryErr
     };
     // The sampler is OTEL_TRACES_SAMPLER/_ARG's, taught B3's deferred and
     // sampling-only states; the batch settings come from OTEL_BSP_*.
-    let mut builder = SdkTracerProvider::builder()
+    Ok(SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(sampler::from_env()?);
-    let baggage = BaggageSpanProcessor::from_env();
-    if !baggage.is_empty() {
-        builder = builder.with_span_processor(baggage);
-    }
-    Ok(builder.with_batch_exporter(exporter).build())
+        .with_sampler(sampler::from_env()?)
+        .with_span_processor(span_processor(exporter))
+        .build())
+}
+
+/// The one span processor: the batch processor (`OTEL_BSP_*`), with the
+/// allow-listed baggage copied onto each span as it starts (see [`crate::baggage`]).
+#[doc(hidden)]
+pub fn span_processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+) -> BaggageSpanProcessor<BatchSpanProcessor> {
+    BaggageSpanProcessor::from_env(BatchSpanProcessor::builder(exporter).build())
 }
 
 fn meter_provider(resource: Resource) -> Result<SdkMeterProvider, TelemetryError> {

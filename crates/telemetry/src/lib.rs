@@ -36,7 +36,7 @@ pub mod server;
 pub mod tls;
 pub mod untrusted;
 
-pub use init::{Providers, TelemetryError, TelemetryGuard, init, install};
+pub use init::{Providers, TelemetryError, TelemetryGuard, init, install, span_processor};
 
 /// The OpenTelemetry span context of a `tracing` span (invalid when the SDK is off).
 pub(crate) fn span_context(span: &tracing::Span) -> opentelemetry::trace::SpanContext {
