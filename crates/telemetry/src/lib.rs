@@ -23,6 +23,7 @@
 
 pub mod baggage;
 pub mod client;
+mod hex;
 mod init;
 #[cfg(feature = "kafka")]
 pub mod kafka;

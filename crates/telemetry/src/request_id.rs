@@ -10,6 +10,8 @@ use tracing::Span;
 
 /// The header Envoy creates at the edge and that every hop must forward.
 pub const X_REQUEST_ID: &str = "x-request-id";
+/// [`X_REQUEST_ID`] as a header name, parsed once.
+pub const X_REQUEST_ID_HEADER: http::HeaderName = http::HeaderName::from_static(X_REQUEST_ID);
 
 #[derive(Debug, Clone)]
 struct RequestId(String);

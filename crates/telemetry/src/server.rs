@@ -18,8 +18,9 @@ use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
+    hex::hex_into,
     propagation, request_id,
-    request_id::X_REQUEST_ID,
+    request_id::X_REQUEST_ID_HEADER,
     semconv::{self, attribute},
 };
 
@@ -42,7 +43,7 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     // Capped, in length and in number: the caller controls them.
     let request_ids: Vec<&str> = request
         .headers()
-        .get_all(X_REQUEST_ID)
+        .get_all(&X_REQUEST_ID_HEADER)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .map(|id| crate::untrusted::capped(id, crate::untrusted::MAX_REQUEST_ID))
@@ -72,11 +73,12 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         response.headers_mut().insert(TRACERESPONSE, value);
     }
     if let Some(instruments) = crate::metrics::instruments() {
-        let mut attributes = vec![
+        let mut attributes = Vec::with_capacity(5);
+        attributes.extend([
             KeyValue::new(attribute::HTTP_REQUEST_METHOD, method),
             KeyValue::new(attribute::URL_SCHEME, "http"),
             KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16())),
-        ];
+        ]);
         if let Some(route) = route {
             attributes.push(KeyValue::new(attribute::HTTP_ROUTE, route.as_str().to_owned()));
         }
@@ -159,8 +161,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `00-{trace id}-{span id}-{flags}`, written straight into its 55 bytes: it
-/// goes on every response, and `format!` through the ids' `Display` cost ten
-/// times as many instructions (callgrind, see docs/benchmarks.md).
+/// goes on every response (see [`crate::hex`]).
 fn traceresponse(span_context: &opentelemetry::trace::SpanContext) -> Option<HeaderValue> {
     if !span_context.is_valid() {
         return None;
@@ -171,15 +172,6 @@ fn traceresponse(span_context: &opentelemetry::trace::SpanContext) -> Option<Hea
     hex_into(&span_context.span_id().to_bytes(), &mut value[36..52]);
     hex_into(&[span_context.trace_flags().to_u8()], &mut value[53..55]);
     HeaderValue::from_bytes(&value).ok()
-}
-
-/// Lowercase hex of `bytes` into `out`, which is twice as long.
-fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
 }
 
 #[cfg(test)]

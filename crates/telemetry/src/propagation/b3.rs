@@ -29,11 +29,20 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState},
 };
 
+use crate::hex::push_hex;
+
 const B3: &str = "b3";
 const TRACE_ID: &str = "x-b3-traceid";
 const SPAN_ID: &str = "x-b3-spanid";
 const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
+
+/// Lowercase hex of an id, written into its string directly (see [`crate::hex`]).
+fn hex(bytes: &[u8]) -> String {
+    let mut value = String::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut value);
+    value
+}
 
 /// Which B3 form is written on injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,14 +122,16 @@ impl TextMapPropagator for B3Propagator {
                     Sampling::Debug => "-d",
                     Sampling::Deferred => "",
                 };
-                injector.set(
-                    B3,
-                    format!("{}-{}{state}", span_context.trace_id(), span_context.span_id()),
-                );
+                let mut value = String::with_capacity(32 + 1 + 16 + 2);
+                push_hex(&span_context.trace_id().to_bytes(), &mut value);
+                value.push('-');
+                push_hex(&span_context.span_id().to_bytes(), &mut value);
+                value.push_str(state);
+                injector.set(B3, value);
             }
             B3Encoding::MultipleHeaders => {
-                injector.set(TRACE_ID, span_context.trace_id().to_string());
-                injector.set(SPAN_ID, span_context.span_id().to_string());
+                injector.set(TRACE_ID, hex(&span_context.trace_id().to_bytes()));
+                injector.set(SPAN_ID, hex(&span_context.span_id().to_bytes()));
                 match sampling {
                     Sampling::Accept => injector.set(SAMPLED, "1".to_owned()),
                     Sampling::Deny => injector.set(SAMPLED, "0".to_owned()),
