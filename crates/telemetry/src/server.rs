@@ -12,7 +12,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use opentelemetry::{KeyValue, Value};
 use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -32,6 +32,8 @@ const MAX_REQUEST_ID_VALUES: usize = 4;
 
 /// The W3C Trace Context Level 2 response header naming the trace a request landed in.
 pub const TRACERESPONSE: &str = "traceresponse";
+/// [`TRACERESPONSE`] as a header name, parsed once rather than on every response.
+const TRACERESPONSE_HEADER: HeaderName = HeaderName::from_static(TRACERESPONSE);
 
 /// Opens the SERVER span of one request, runs the rest of the stack inside it,
 /// then records the response status and answers with a `traceresponse` header.
@@ -70,7 +72,7 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     }
     let span_context = crate::span_context(&span);
     if let Some(value) = traceresponse(&span_context) {
-        response.headers_mut().insert(TRACERESPONSE, value);
+        response.headers_mut().insert(TRACERESPONSE_HEADER, value);
     }
     if let Some(instruments) = crate::metrics::instruments() {
         let mut attributes = Vec::with_capacity(5);
