@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use http::{Extensions, HeaderName, HeaderValue};
-use opentelemetry::{KeyValue, propagation::Injector, trace::TraceContextExt as _};
+use http::{Extensions, HeaderValue};
+use opentelemetry::{KeyValue, trace::TraceContextExt as _};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use tracing::{Instrument as _, Span, field::Empty};
@@ -52,10 +52,11 @@ impl Middleware for ClientTracing {
         // One context for both: building it from the span is not free.
         let cx = span.context();
         let span_context = cx.span().span_context().clone();
-        let mut injector = HeaderInjector(request.headers_mut());
-        propagation::inject(&cx, &mut injector);
-        if let Some(id) = request_id::of(&span) {
-            injector.set(request_id::X_REQUEST_ID, id);
+        propagation::inject_http(&cx, request.headers_mut());
+        if let Some(id) = request_id::of(&span)
+            && let Ok(value) = HeaderValue::try_from(id)
+        {
+            request.headers_mut().insert(request_id::X_REQUEST_ID_HEADER, value);
         }
 
         let method = semconv::method(request.method());
@@ -111,7 +112,7 @@ impl Middleware for ClientTracing {
 fn client_span(request: &Request, extensions: &Extensions) -> Span {
     let url = request.url();
     let method = request.method();
-    let name = format!("{} {}", semconv::span_name_method(method), url.path());
+    let name = semconv::span_name(method, url.path());
     // Integers are passed as i64: tracing-opentelemetry records other integer
     // types as strings, and the conventions want ints.
     let span = tracing::info_span!(
@@ -146,48 +147,4 @@ fn transport_error_type(err: &reqwest_middleware::Error) -> &'static str {
         reqwest_middleware::Error::Reqwest(_) => "reqwest::Error",
         reqwest_middleware::Error::Middleware(_) => "middleware",
     }
-}
-
-/// Writes propagation fields into the outbound request's headers.
-struct HeaderInjector<'a>(&'a mut http::HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        let name = match known_header(key) {
-            Some(name) => name,
-            None => match HeaderName::try_from(key) {
-                Ok(name) => name,
-                Err(_) => return,
-            },
-        };
-        if let Ok(value) = HeaderValue::try_from(value) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
-/// The headers the propagators and [`request_id`] write on every call, named
-/// without parsing: `HeaderName::try_from` validates and looks the name up
-/// each time, a fifth of the injection's cost (callgrind, docs/benchmarks.md).
-fn known_header(key: &str) -> Option<HeaderName> {
-    const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-    const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-    const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-    const B3: HeaderName = HeaderName::from_static("b3");
-    const B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
-    const B3_SPAN_ID: HeaderName = HeaderName::from_static("x-b3-spanid");
-    const B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
-    const B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
-    Some(match key {
-        "traceparent" => TRACEPARENT,
-        "tracestate" => TRACESTATE,
-        "baggage" => BAGGAGE,
-        "b3" => B3,
-        "x-b3-traceid" => B3_TRACE_ID,
-        "x-b3-spanid" => B3_SPAN_ID,
-        "x-b3-sampled" => B3_SAMPLED,
-        "x-b3-flags" => B3_FLAGS,
-        request_id::X_REQUEST_ID => request_id::X_REQUEST_ID_HEADER,
-        _ => return None,
-    })
 }

@@ -19,6 +19,8 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
+use crate::hex::hex_into;
+
 mod otlp;
 
 pub(crate) use otlp::otlp_layer;
@@ -73,8 +75,8 @@ where
         match self.format {
             LogFormat::Text => {
                 write!(writer, "{timestamp} {:>5} ", metadata.level())?;
-                if let Some((trace_id, span_id)) = &ids {
-                    write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
+                if let Some(ids) = &ids {
+                    write!(writer, "trace_id={} span_id={} ", ids.trace_id(), ids.span_id())?;
                 }
                 write!(writer, "{}: ", metadata.target())?;
                 // The event's own fields, as the fmt layer's default would:
@@ -91,9 +93,9 @@ where
                 if let Some(span) = &span {
                     line.insert("span".into(), span.name().into());
                 }
-                if let Some((trace_id, span_id)) = ids {
-                    line.insert("trace_id".into(), trace_id.into());
-                    line.insert("span_id".into(), span_id.into());
+                if let Some(ids) = ids {
+                    line.insert("trace_id".into(), ids.trace_id().into());
+                    line.insert("span_id".into(), ids.span_id().into());
                 }
                 writeln!(writer, "{}", serde_json::Value::Object(line))
             }
@@ -117,12 +119,37 @@ impl<'writer> FormatFields<'writer> for NoSpanFields {
     }
 }
 
-fn trace_and_span_ids(id: &tracing::span::Id) -> Option<(String, String)> {
+/// A span's ids in lowercase hex, written without `format!` (see [`crate::hex`]):
+/// every log line inside a span carries them.
+struct Ids {
+    trace_id: [u8; 32],
+    span_id: [u8; 16],
+}
+
+impl Ids {
+    fn trace_id(&self) -> &str {
+        std::str::from_utf8(&self.trace_id).unwrap_or_default()
+    }
+
+    fn span_id(&self) -> &str {
+        std::str::from_utf8(&self.span_id).unwrap_or_default()
+    }
+}
+
+fn trace_and_span_ids(id: &tracing::span::Id) -> Option<Ids> {
     let cx = tracing::dispatcher::get_default(|dispatch| tracing_opentelemetry::get_otel_context(id, dispatch))?;
-    let span_context = cx.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| (span_context.trace_id().to_string(), span_context.span_id().to_string()))
+    let span = cx.span();
+    let span_context = span.span_context();
+    if !span_context.is_valid() {
+        return None;
+    }
+    let mut ids = Ids {
+        trace_id: [0; 32],
+        span_id: [0; 16],
+    };
+    hex_into(&span_context.trace_id().to_bytes(), &mut ids.trace_id);
+    hex_into(&span_context.span_id().to_bytes(), &mut ids.span_id);
+    Some(ids)
 }
 
 /// Writes an event's fields as top-level JSON members, numbers and booleans kept as such.

@@ -98,11 +98,7 @@ fn server_span(request: &Request) -> Span {
     let method = request.method();
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     // `{method} {http.route}`, with `HTTP` for a method the conventions do not know.
-    let name_method = semconv::span_name_method(method);
-    let name = match route {
-        Some(route) => format!("{name_method} {route}"),
-        None => name_method.to_owned(),
-    };
+    let name = semconv::span_name(method, route.unwrap_or_default());
     let (server_address, server_port) = host_and_port(request.headers());
     // Integers are passed as i64: tracing-opentelemetry records other integer
     // types as strings, and the conventions want ints.
