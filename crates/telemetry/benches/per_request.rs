@@ -11,7 +11,10 @@
 //! - `producer` / `consumer`: the SDK spans a Kafka send and receive need
 //!   (with inject / extract and link), against `kafka::producer_span` +
 //!   `record_headers` and `kafka::consumer_span`;
-//! - `inject` / `extract`: W3C alone against the default propagator set.
+//! - `inject` / `extract`: W3C alone against the default propagator set;
+//! - `log`: a log line inside a span as it is written with the SDK off (the
+//!   stdout layer alone) against the same line through the whole pipeline
+//!   (stdout with the span's ids, and an OTLP log record).
 //!
 //! Export runs on the batch processor's thread and is paid alike by both sides
 //! of every pair. `target/release/bench micro-report` prints the medians and ratios.
@@ -37,10 +40,11 @@ use rdkafka::{
     message::{OwnedMessage, Timestamp},
 };
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
-use telemetry::{Providers, client::ClientTracing, kafka, propagation};
+use telemetry::{Providers, client::ClientTracing, kafka, logs, propagation};
 use tower::ServiceExt as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -307,7 +311,7 @@ fn inject_extract(c: &mut Criterion) {
     group.bench_function("traced", |b| {
         b.iter(|| {
             let mut headers = HeaderMap::new();
-            propagation::inject(&cx, &mut HeaderInjector(&mut headers));
+            propagation::inject_http(&cx, &mut headers);
             black_box(headers)
         });
     });
@@ -317,6 +321,28 @@ fn inject_extract(c: &mut Criterion) {
         b.iter(|| black_box(w3c.extract(&HeaderExtractor(&carrier))))
     });
     group.bench_function("traced", |b| b.iter(|| black_box(propagation::extract_http(&carrier))));
+    group.finish();
+}
+
+fn log(c: &mut Criterion) {
+    let mut group = c.benchmark_group("log");
+    group.bench_function("bare", |b| {
+        let stdout_only = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::io::sink)
+                .fmt_fields(logs::NoSpanFields)
+                .event_format(logs::EventFormat::new(logs::LogFormat::Text)),
+        );
+        tracing::subscriber::with_default(stdout_only, || {
+            let span = tracing::info_span!("HTTP request");
+            span.in_scope(|| b.iter(|| tracing::info!(amount_cents = 1234_i64, "payment charged")));
+        });
+    });
+    group.bench_function("traced", |b| {
+        let span = tracing::info_span!("HTTP request", otel.kind = "server");
+        span.in_scope(|| b.iter(|| tracing::info!(amount_cents = 1234_i64, "payment charged")));
+    });
     group.finish();
 }
 
@@ -333,6 +359,7 @@ fn all(c: &mut Criterion) {
     producer(c);
     consumer(c);
     inject_extract(c);
+    log(c);
     guard.shutdown();
 }
 

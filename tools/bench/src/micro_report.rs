@@ -8,7 +8,7 @@ use std::{path::Path, process::ExitCode};
 
 const CRITERION_DIR: &str = "target/criterion";
 /// The pairs `crates/telemetry/benches/per_request.rs` measures, in the order printed.
-const GROUPS: [(&str, &str, &str); 7] = [
+const GROUPS: [(&str, &str, &str); 8] = [
     (
         "span",
         "SDK span, no tracing layer",
@@ -24,6 +24,11 @@ const GROUPS: [(&str, &str, &str); 7] = [
     ("consumer", "SDK CONSUMER span + extract + link", "consumer_span"),
     ("inject", "W3C only", "default propagators (W3C, B3, baggage)"),
     ("extract", "W3C only", "default propagators (W3C, B3, baggage)"),
+    (
+        "log",
+        "log line in a span, stdout only (SDK off)",
+        "the same with span ids and an OTLP log record",
+    ),
 ];
 
 /// The median of one benchmark, in nanoseconds.
