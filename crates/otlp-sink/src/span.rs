@@ -124,6 +124,8 @@ pub struct SpanRecord {
     pub attributes: BTreeMap<String, AttributeValue>,
     pub status: SpanStatus,
     pub links: Vec<LinkRecord>,
+    /// The names of the span's events (OTLP `Span.events`).
+    pub events: Vec<String>,
 }
 
 impl SpanRecord {
@@ -197,6 +199,7 @@ pub fn records(request: ExportTraceServiceRequest) -> Vec<SpanRecord> {
                             span_id: hex(&link.span_id),
                         })
                         .collect(),
+                    events: span.events.into_iter().map(|event| event.name).collect(),
                 });
             }
         }

@@ -157,6 +157,7 @@ mod tests {
             attributes: Default::default(),
             status: SpanStatus::Unset,
             links: Vec::new(),
+            events: Vec::new(),
         }
     }
 

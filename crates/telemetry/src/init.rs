@@ -10,8 +10,12 @@ use opentelemetry_sdk::{
     metrics::SdkMeterProvider,
     trace::{BatchSpanProcessor, SdkTracerProvider},
 };
+use tracing::Level;
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::LevelFilter, fmt::MakeWriter, layer::SubscriberExt as _,
+    EnvFilter, Layer as _,
+    filter::{LevelFilter, filter_fn},
+    fmt::MakeWriter,
+    layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
@@ -187,7 +191,13 @@ where
         None => None,
     };
     // Spans go to the exporter whatever RUST_LOG says: quietening logs must not
-    // cut holes in the trace. Library spans below INFO stay out of it.
+    // cut holes in the trace. Library spans below INFO stay out of it, and so
+    // do events: each one already goes out as an OTLP log record carrying its
+    // span's ids, and tracing-opentelemetry would copy it onto the span as a
+    // span event too (2,300 instructions per line, and the bytes exported
+    // twice). OpenTelemetry is deprecating the span event API in favour of
+    // exactly that, logs correlated with the span (OTEP 4430; "Deprecating Span
+    // Events API", opentelemetry.io blog, 2026-03-17).
     let trace_layer = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service_name.to_owned()))
@@ -201,7 +211,9 @@ where
             // context on every poll of an instrumented future as well costs
             // CPU on every await and nothing here reads Context::current().
             .with_context_activation(false)
-            .with_filter(LevelFilter::INFO)
+            .with_filter(filter_fn(|metadata| {
+                metadata.is_span() && *metadata.level() <= Level::INFO
+            }))
     });
     // With the SDK off, INFO spans must still exist: x-request-id is found
     // through them (see request_id), even when RUST_LOG is quieter than INFO.

@@ -214,6 +214,13 @@ async fn otel_logs_and_metrics_exporters_are_honoured() {
             log.attributes.get("order.id"),
             Some(&AttributeValue::String("o-1".into()))
         );
+        // The line went out once, as a log record: not also as an event of its span.
+        let spans = receiver.store().inspect(<[_]>::to_vec);
+        let span = spans
+            .iter()
+            .find(|span| span.span_id == span_id)
+            .unwrap_or_else(|| panic!("no span {span_id}:\n{}", otlp_sink::tree::render_all(&spans)));
+        assert!(span.events.is_empty(), "span events: {:?}", span.events);
         assert!(
             metrics
                 .iter()
