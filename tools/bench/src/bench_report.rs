@@ -238,6 +238,9 @@ pub(crate) fn print_table(r: &BenchReport) {
         "| all | {on_total:.3} | {off_total:.3} | {:+.3} |",
         on_total - off_total
     );
+    println!(
+        "\nWhy a missed target is missed (profiles, instruction counts, what was cut): docs/benchmarks.md, latest section."
+    );
     println!("\nSettings:");
     for (key, value) in &r.settings {
         println!("- {key}: {value}");
