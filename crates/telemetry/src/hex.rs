@@ -1,4 +1,4 @@
-//! Lowercase hex for trace and span ids written into headers on every call.
+//! Lowercase hex for the trace and span ids written into headers and log lines on every call.
 //!
 //! `format!` through the ids' `Display` costs several times as many
 //! instructions as writing the digits straight into a buffer (callgrind, see

@@ -82,27 +82,33 @@ pub struct GaugeFamily {
     series: Mutex<SeriesTable<i64>>,
 }
 
-/// At most this many series per family; observations with further attribute
-/// sets go to one series labelled `otel_metric_overflow="true"`, as the
+/// At most this many series per family; observations with further label sets
+/// go to one series labelled `otel_metric_overflow="true"`, as the
 /// OpenTelemetry metrics SDK specification does at its cardinality limit.
 pub const MAX_SERIES: usize = 2_000;
+/// At most this many distinct attribute sets are remembered per family (two
+/// sets can render to the same labels); past it they go to the overflow series.
+const MAX_ATTRIBUTE_SETS: usize = 2 * MAX_SERIES;
+/// The labels of the series that stands for every one past [`MAX_SERIES`].
+const OVERFLOW_LABELS: &str = r#"otel_metric_overflow="true""#;
 
-/// The attribute set that stands for every series past [`MAX_SERIES`].
-fn overflow_attributes() -> [KeyValue; 1] {
-    [KeyValue::new("otel.metric.overflow", true)]
-}
-
-/// One family's series, by attribute set.
+/// One family's series, by label set.
 ///
-/// Found by a hash of the attributes and compared as attributes: recording
-/// into an existing series renders no labels and allocates nothing. Rendering
-/// the labels on every observation, as this store first did, cost 2,800 of a
-/// histogram observation's 4,000 instructions (callgrind, docs/benchmarks.md);
-/// labels are now rendered only for `GET /metrics`.
+/// An observation finds its series by a hash of its attributes, compared as
+/// attributes: recording into an existing series renders no labels and
+/// allocates nothing. Rendering the labels on every observation, as this store
+/// first did, cost 2,800 of a histogram observation's 4,000 instructions
+/// (callgrind, docs/benchmarks.md). Labels are rendered once per new attribute
+/// set, and sets that render alike (a status code given as a string once and
+/// as an integer once) share their series, as Prometheus would see one.
 #[derive(Debug)]
 struct SeriesTable<T> {
-    series: Vec<(Vec<KeyValue>, T)>,
-    /// Attribute hash to indexes into `series` (more than one only on a collision).
+    /// Each series: its rendered labels and its value.
+    series: Vec<(String, T)>,
+    by_labels: HashMap<String, usize>,
+    /// Each attribute set seen, with the index of its series.
+    attribute_sets: Vec<(Vec<KeyValue>, usize)>,
+    /// Attribute hash to indexes into `attribute_sets` (more than one only on a collision).
     by_hash: HashMap<u64, Vec<usize>>,
 }
 
@@ -110,6 +116,8 @@ impl<T> Default for SeriesTable<T> {
     fn default() -> Self {
         Self {
             series: Vec::new(),
+            by_labels: HashMap::new(),
+            attribute_sets: Vec::new(),
             by_hash: HashMap::new(),
         }
     }
@@ -121,15 +129,7 @@ impl<T> SeriesTable<T> {
         let hash = hash_attributes(attributes);
         let index = match self.find(hash, attributes) {
             Some(index) => index,
-            None if self.series.len() < MAX_SERIES => self.insert(hash, attributes, new()),
-            None => {
-                let overflow = overflow_attributes();
-                let hash = hash_attributes(&overflow);
-                match self.find(hash, &overflow) {
-                    Some(index) => index,
-                    None => self.insert(hash, &overflow, new()),
-                }
-            }
+            None => self.add(hash, attributes, &new),
         };
         &mut self.series[index].1
     }
@@ -138,29 +138,49 @@ impl<T> SeriesTable<T> {
         self.by_hash
             .get(&hash)?
             .iter()
-            .copied()
-            .find(|&index| self.series[index].0.as_slice() == attributes)
+            .map(|&set| &self.attribute_sets[set])
+            .find(|(set, _)| set.as_slice() == attributes)
+            .map(|(_, series)| *series)
     }
 
-    fn insert(&mut self, hash: u64, attributes: &[KeyValue], value: T) -> usize {
-        self.series.push((attributes.to_vec(), value));
-        let index = self.series.len() - 1;
-        self.by_hash.entry(hash).or_default().push(index);
-        index
+    /// Remembers a new attribute set and returns its series.
+    fn add(&mut self, hash: u64, attributes: &[KeyValue], new: &impl Fn() -> T) -> usize {
+        if self.attribute_sets.len() >= MAX_ATTRIBUTE_SETS {
+            return self.series_of(OVERFLOW_LABELS.to_owned(), new);
+        }
+        let mut labels = String::new();
+        render_labels(attributes, &mut labels);
+        let series = if self.series.len() < MAX_SERIES || self.by_labels.contains_key(&labels) {
+            self.series_of(labels, new)
+        } else {
+            self.series_of(OVERFLOW_LABELS.to_owned(), new)
+        };
+        self.attribute_sets.push((attributes.to_vec(), series));
+        self.by_hash
+            .entry(hash)
+            .or_default()
+            .push(self.attribute_sets.len() - 1);
+        series
     }
 
-    /// Each series with its rendered labels, sorted by them (a stable exposition).
-    fn rendered(&self) -> Vec<(String, &T)> {
-        let mut rendered: Vec<(String, &T)> = self
+    /// The series with these labels, created if absent.
+    fn series_of(&mut self, labels: String, new: &impl Fn() -> T) -> usize {
+        if let Some(&series) = self.by_labels.get(&labels) {
+            return series;
+        }
+        self.series.push((labels.clone(), new()));
+        self.by_labels.insert(labels, self.series.len() - 1);
+        self.series.len() - 1
+    }
+
+    /// Each series with its labels, sorted by them (a stable exposition).
+    fn rendered(&self) -> Vec<(&str, &T)> {
+        let mut rendered: Vec<(&str, &T)> = self
             .series
             .iter()
-            .map(|(attributes, value)| {
-                let mut labels = String::new();
-                render_labels(attributes, &mut labels);
-                (labels, value)
-            })
+            .map(|(labels, value)| (labels.as_str(), value))
             .collect();
-        rendered.sort_by(|a, b| a.0.cmp(&b.0));
+        rendered.sort_by(|a, b| a.0.cmp(b.0));
         rendered
     }
 }
@@ -284,7 +304,6 @@ impl HistogramFamily {
         let _ = writeln!(out, "# HELP {name} {}", self.help);
         let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         for (labels, series) in table.rendered() {
-            let labels = labels.as_str();
             let separator = if labels.is_empty() { "" } else { "," };
             let mut cumulative = 0;
             for (index, count) in series.counts.iter().enumerate() {
@@ -330,7 +349,7 @@ impl CounterFamily {
         let _ = writeln!(out, "# HELP {name} {}", self.help);
         let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         for (labels, total) in table.rendered() {
-            let _ = writeln!(out, "{name}_total{} {total}", Braces(&labels));
+            let _ = writeln!(out, "{name}_total{} {total}", Braces(labels));
         }
     }
 }
@@ -347,7 +366,7 @@ impl GaugeFamily {
         let _ = writeln!(out, "# HELP {name} {}", self.help);
         let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         for (labels, last) in table.rendered() {
-            let _ = writeln!(out, "{name}{} {last}", Braces(&labels));
+            let _ = writeln!(out, "{name}{} {last}", Braces(labels));
         }
     }
 }
@@ -536,6 +555,20 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("eshop_orders_placed_total{order_id=\"0\"} 2\n"), "{text}");
+    }
+
+    #[test]
+    fn attribute_sets_that_render_alike_share_one_series() {
+        let exposition = Exposition::default();
+        let counter = exposition.counter("http.client.requests", "{request}", "Requests.");
+        counter.add(1, &[KeyValue::new("http.response.status_code", 200_i64)]);
+        counter.add(2, &[KeyValue::new("http.response.status_code", "200")]);
+        let text = exposition.render();
+        assert_eq!(text.matches("http_client_requests_total{").count(), 1, "{text}");
+        assert!(
+            text.contains("http_client_requests_total{http_response_status_code=\"200\"} 3\n"),
+            "{text}"
+        );
     }
 
     #[test]
