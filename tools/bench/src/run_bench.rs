@@ -246,6 +246,15 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let services_off: f64 = untraced_steady.iter().take(SPAN_PROCESSES).sum();
     let span_cpu_us = (services_on - services_off) * 1_000.0 / SPANS_PER_CHECKOUT as f64;
     let services_cpu_ratio = services_off / services_on;
+    // The same from the saturation rounds, which alternate tracing on and off
+    // and so are less exposed to the machine slowing down between two phases.
+    let span_cpu_us_at_saturation = cpu_at_saturation
+        .iter()
+        .take(SPAN_PROCESSES)
+        .map(|share| share.traced_ms - share.untraced_ms)
+        .sum::<f64>()
+        * 1_000.0
+        / SPANS_PER_CHECKOUT as f64;
 
     let trace_ids = half.accepted_trace_ids();
     let traces = measure::settled_traces(stack.receiver.store(), &trace_ids).await;
@@ -304,6 +313,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         bare_request_cpu_us,
         untraced_checkout_cpu_vs_hops: untraced_checkout_ms * 1_000.0 / (HTTP_HOPS_PER_CHECKOUT * bare_request_cpu_us),
         span_cpu_us,
+        span_cpu_us_at_saturation,
         bare_span_cpu_us,
         span_cpu_over_bare: span_cpu_us / bare_span_cpu_us,
         kafka_bare_round_trip_ms,
