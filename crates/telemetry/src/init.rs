@@ -211,9 +211,14 @@ where
             // context on every poll of an instrumented future as well costs
             // CPU on every await and nothing here reads Context::current().
             .with_context_activation(false)
-            .with_filter(filter_fn(|metadata| {
-                metadata.is_span() && *metadata.level() <= Level::INFO
-            }))
+            // The hint keeps the subscriber's maximum level at INFO: without it
+            // every `debug!` and `trace!` call site in the libraries (and, through
+            // tracing-log, every `log` record, rdkafka's included) would be
+            // dispatched only to be turned away.
+            .with_filter(
+                filter_fn(|metadata| metadata.is_span() && *metadata.level() <= Level::INFO)
+                    .with_max_level_hint(Level::INFO),
+            )
     });
     // With the SDK off, INFO spans must still exist: x-request-id is found
     // through them (see request_id), even when RUST_LOG is quieter than INFO.
@@ -225,7 +230,9 @@ where
         .with(trace_layer)
         .with(keep_spans)
         .with(otlp_log_layer)
-        .with(enabled.then_some(metrics::CloseLayer))
+        // Filtered like the others: a layer with no filter (hence no level
+        // hint) would lift the subscriber's maximum level to TRACE.
+        .with(enabled.then(|| metrics::CloseLayer.with_filter(LevelFilter::INFO)))
         .try_init()?;
 
     if let Some(provider) = &provider {

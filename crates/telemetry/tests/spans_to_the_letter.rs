@@ -189,6 +189,12 @@ async fn otel_logs_and_metrics_exporters_are_honoured() {
             .find_map(|line| line.split_once("LOGGED_IN ").map(|(_, ids)| ids.trim().to_owned()))
             .expect("the child names its span");
         let (trace_id, span_id) = ids.split_once(' ').expect("trace and span id");
+        // Spans below INFO are not exported and RUST_LOG is unset: nothing below
+        // INFO may reach the subscriber, or every library's `debug!` would.
+        let max_level = stdout
+            .lines()
+            .find_map(|line| line.split_once("MAX_LEVEL ").map(|(_, level)| level.trim().to_owned()));
+        assert_eq!(max_level.as_deref(), Some("info"), "{stdout}");
         // The child flushed at exit: whatever was sent has arrived.
         let logs = receiver.logs().all();
         let metrics = receiver.metrics().all();
@@ -274,6 +280,7 @@ async fn child() {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
         let span_id = span.context().span().span_context().span_id();
         println!("LOGGED_IN {} {span_id}", cx.expect("a trace id"));
+        println!("MAX_LEVEL {}", tracing::level_filters::LevelFilter::current());
         drop(span);
         guard.shutdown();
         return;
