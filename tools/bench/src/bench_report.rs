@@ -52,6 +52,9 @@ pub(crate) struct BenchReport {
     pub(crate) span_cpu_us: f64,
     /// The same from the alternating saturation rounds (per-process medians).
     pub(crate) span_cpu_us_at_saturation: f64,
+    /// A traced and an untraced stack under the same load at the same time.
+    pub(crate) side_by_side: crate::paired::Paired,
+    pub(crate) span_cpu_over_bare_side_by_side: f64,
     /// An SDK span built and exported with no tracing layer, in a process of its own.
     pub(crate) bare_span_cpu_us: f64,
     pub(crate) span_cpu_over_bare: f64,
@@ -142,6 +145,16 @@ pub(crate) fn print_table(r: &BenchReport) {
         "| 2. the same at saturation (alternating rounds, per-process medians, / {SPANS_PER_CHECKOUT}) | {:.1} µs | |",
         r.span_cpu_us_at_saturation
     );
+    let side = &r.side_by_side;
+    println!(
+        "| 2. the same with a traced and an untraced stack side by side ({:.0}/s each, {:.0} s; services' CPU per checkout {:.3} / {:.3} ms, ratio {:.3}) | {:.1} µs | |",
+        side.rate,
+        side.seconds,
+        side.services_traced_ms,
+        side.services_untraced_ms,
+        side.services_cpu_ratio,
+        side.span_cpu_us
+    );
     println!(
         "| 2. bare SDK span, no tracing layer, batch OTLP export (own process) | {:.1} µs CPU | |",
         r.bare_span_cpu_us
@@ -150,6 +163,10 @@ pub(crate) fn print_table(r: &BenchReport) {
         "| 2. per-span CPU / bare SDK span | {:.2} | <= 2: {} |",
         r.span_cpu_over_bare,
         verdict(r.span_cpu_over_bare <= 2.0)
+    );
+    println!(
+        "| 2. side-by-side per-span CPU / bare SDK span | {:.2} | |",
+        r.span_cpu_over_bare_side_by_side
     );
     let h = &r.half_load;
     println!(

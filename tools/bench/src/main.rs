@@ -12,7 +12,8 @@
 //! For one question at a time: `bench saturation [KEY=VALUE ...]` (one round
 //! at saturation with these variables for the services: what a setting costs),
 //! `bench half-load RATE SECONDS [KEY=VALUE ...]` (which service's spans went
-//! missing, and the Kafka hop early and late in the run).
+//! missing, and the Kafka hop early and late in the run), `bench paired RATE
+//! SECONDS` (a traced and an untraced stack side by side: tracing's CPU per span).
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
@@ -24,6 +25,7 @@ mod kafka_rtt;
 mod measure;
 mod memory_soak;
 mod micro_report;
+mod paired;
 mod run_bench;
 mod soak;
 
@@ -55,6 +57,16 @@ async fn main() -> anyhow::Result<ExitCode> {
             let extra = measure::env_args(args)?;
             half_load::run(rate, std::time::Duration::from_secs_f64(seconds), &extra).await
         }
+        Some("paired") => {
+            let mut args = std::env::args().skip(2);
+            let (Some(Ok(rate)), Some(Ok(seconds))) = (
+                args.next().map(|arg| arg.parse::<f64>()),
+                args.next().map(|arg| arg.parse::<f64>()),
+            ) else {
+                anyhow::bail!("usage: bench paired <checkouts per second, each stack> <seconds>");
+            };
+            paired::print(rate, std::time::Duration::from_secs_f64(seconds)).await
+        }
         Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,
         Some("kafka-round-trip") => {
             let rate: f64 = std::env::args()
@@ -71,7 +83,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench kafka-round-trip [RATE]"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench kafka-round-trip [RATE]"
             );
             Ok(ExitCode::from(2))
         }

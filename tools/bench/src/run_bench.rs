@@ -13,6 +13,7 @@ use crate::{
     bench_report::{BenchReport, CpuShare, ServiceFigures, print_table},
     drain, kafka_rtt,
     measure::{self, SPANS_PER_CHECKOUT},
+    paired,
 };
 
 /// Alternating rounds of tracing on / tracing off / bare hop.
@@ -23,6 +24,8 @@ const WARMUP: Duration = Duration::from_secs(2);
 const HALF_LOAD_TIME: Duration = Duration::from_secs(60);
 /// The untraced run at the same rate, for tracing's CPU per span and the CPU ratio.
 const STEADY_UNTRACED_TIME: Duration = Duration::from_secs(30);
+/// The traced and untraced stacks side by side, each at half the half-saturation rate.
+const SIDE_BY_SIDE_TIME: Duration = Duration::from_secs(30);
 /// client -> eshop, eshop -> inventory, billing, delivery, kafka-consumer -> notification.
 pub(crate) const HTTP_HOPS_PER_CHECKOUT: f64 = 5.0;
 const IDLE_SETTLE: Duration = Duration::from_secs(3);
@@ -36,7 +39,7 @@ pub(crate) const HOP_WINDOW: Duration = Duration::from_secs(10);
 /// (it does no tracing work, and its CPU per checkout moves by a factor of
 /// five with the backlog it serves) nor the bench process (load generator
 /// and OTLP receiver).
-const SPAN_PROCESSES: usize = 6;
+pub(crate) const SPAN_PROCESSES: usize = 6;
 /// The processes a checkout's untraced CPU is counted in: the services and the broker.
 const CHECKOUT_PROCESSES: usize = 7;
 
@@ -207,6 +210,11 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     );
     eprintln!("half saturation: {rate:.1} checkouts/s for {STEADY_UNTRACED_TIME:?}, tracing off");
     let untraced_steady = steady_cpu(rate).await?;
+    eprintln!(
+        "side by side: a traced and an untraced stack at {:.1} checkouts/s each for {SIDE_BY_SIDE_TIME:?}",
+        rate / 2.0
+    );
+    let side_by_side = paired::run(rate / 2.0, SIDE_BY_SIDE_TIME).await?;
     eprintln!("half saturation: {rate:.1} checkouts/s for {HALF_LOAD_TIME:?}, tracing on");
     let stack = measure::stack(true).await;
     tokio::time::sleep(IDLE_SETTLE).await;
@@ -314,6 +322,8 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         untraced_checkout_cpu_vs_hops: untraced_checkout_ms * 1_000.0 / (HTTP_HOPS_PER_CHECKOUT * bare_request_cpu_us),
         span_cpu_us,
         span_cpu_us_at_saturation,
+        span_cpu_over_bare_side_by_side: side_by_side.span_cpu_us / bare_span_cpu_us,
+        side_by_side,
         bare_span_cpu_us,
         span_cpu_over_bare: span_cpu_us / bare_span_cpu_us,
         kafka_bare_round_trip_ms,
