@@ -22,7 +22,7 @@ pub const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [
 pub const SETTINGS: [(&str, &str); 9] = [
     (
         "OTEL_BSP_SCHEDULE_DELAY / OTEL_BLRP_SCHEDULE_DELAY / OTEL_METRIC_EXPORT_INTERVAL",
-        "5000 / 1000 / 60000 ms (SDK defaults; before 1002100 the bench kept test-support's 100 / 100 / 500)",
+        "5000 / 1000 / 60000 ms (SDK defaults; runs before 2026-11-21 16:00 UTC kept test-support's 100 / 100 / 500)",
     ),
     ("OTEL_BSP_MAX_QUEUE_SIZE", "2048 (SDK default)"),
     ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512 (SDK default)"),
