@@ -48,24 +48,17 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Some("half-load") => {
             let mut args = std::env::args().skip(2);
-            let (Some(Ok(rate)), Some(Ok(seconds))) = (
-                args.next().map(|arg| arg.parse::<f64>()),
-                args.next().map(|arg| arg.parse::<f64>()),
-            ) else {
-                anyhow::bail!("usage: bench half-load <checkouts per second> <seconds> [KEY=VALUE ...]");
-            };
-            let extra = measure::env_args(args)?;
-            half_load::run(rate, std::time::Duration::from_secs_f64(seconds), &extra).await
+            let (rate, duration) = rate_and_duration(
+                &mut args,
+                "bench half-load <checkouts per second> <seconds> [KEY=VALUE ...]",
+            )?;
+            half_load::run(rate, duration, &measure::env_args(args)?).await
         }
         Some("paired") => {
             let mut args = std::env::args().skip(2);
-            let (Some(Ok(rate)), Some(Ok(seconds))) = (
-                args.next().map(|arg| arg.parse::<f64>()),
-                args.next().map(|arg| arg.parse::<f64>()),
-            ) else {
-                anyhow::bail!("usage: bench paired <checkouts per second, each stack> <seconds>");
-            };
-            paired::print(rate, std::time::Duration::from_secs_f64(seconds)).await
+            let (rate, duration) =
+                rate_and_duration(&mut args, "bench paired <checkouts per second, each stack> <seconds>")?;
+            paired::print(rate, duration).await
         }
         Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,
         Some("kafka-round-trip") => {
@@ -87,5 +80,21 @@ async fn main() -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(2))
         }
+    }
+}
+
+/// The `RATE SECONDS` arguments that open a load's command line.
+fn rate_and_duration(
+    args: &mut impl Iterator<Item = String>,
+    usage: &str,
+) -> anyhow::Result<(f64, std::time::Duration)> {
+    match (
+        args.next().map(|arg| arg.parse::<f64>()),
+        args.next().map(|arg| arg.parse::<f64>()),
+    ) {
+        (Some(Ok(rate)), Some(Ok(seconds))) if seconds >= 0.0 => {
+            Ok((rate, std::time::Duration::from_secs_f64(seconds)))
+        }
+        _ => anyhow::bail!("usage: {usage}"),
     }
 }
