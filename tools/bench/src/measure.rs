@@ -122,6 +122,24 @@ pub fn rss_mib_of(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// CPU milliseconds per checkout by process between two [`cpu_times`] readings.
+pub fn cpu_ms_per_checkout(
+    before: &[(String, Duration)],
+    after: &[(String, Duration)],
+    checkouts: f64,
+) -> Vec<(String, f64)> {
+    before
+        .iter()
+        .zip(after)
+        .map(|((name, before), (_, after))| {
+            (
+                name.clone(),
+                (*after - *before).as_secs_f64() * 1_000.0 / checkouts.max(1.0),
+            )
+        })
+        .collect()
+}
+
 /// CPU time (user plus system) consumed so far by each process on the
 /// checkout path: the six services, the broker, and this process (load
 /// generator and OTLP receiver).

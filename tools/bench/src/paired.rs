@@ -60,12 +60,10 @@ pub(crate) async fn run(rate: f64, duration: Duration) -> anyhow::Result<Paired>
 
 /// The six services' CPU milliseconds per checkout since `before`.
 fn services_ms(stack: &Stack, before: &[(String, Duration)], checkouts: f64) -> f64 {
-    let after = measure::cpu_times(stack);
-    before
+    measure::cpu_ms_per_checkout(before, &measure::cpu_times(stack), checkouts)
         .iter()
-        .zip(&after)
         .take(SPAN_PROCESSES)
-        .map(|((_, before), (_, after))| (*after - *before).as_secs_f64() * 1_000.0 / checkouts.max(1.0))
+        .map(|(_, ms)| ms)
         .sum()
 }
 

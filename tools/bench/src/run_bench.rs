@@ -66,10 +66,9 @@ async fn steady_cpu(rate: f64) -> anyhow::Result<Vec<f64>> {
     drain::until_drained(&stack).await?;
     let after = measure::cpu_times(&stack);
     let checkouts = (report.requests + report.warmup_requests).max(1) as f64;
-    Ok(before
-        .iter()
-        .zip(&after)
-        .map(|((_, before), (_, after))| (*after - *before).as_secs_f64() * 1_000.0 / checkouts)
+    Ok(measure::cpu_ms_per_checkout(&before, &after, checkouts)
+        .into_iter()
+        .map(|(_, ms)| ms)
         .collect())
 }
 
@@ -121,11 +120,7 @@ async fn saturation_with(tracing: bool, extra: &[(String, String)]) -> anyhow::R
         report.errors
     );
     let checkouts = (report.requests + report.warmup_requests).max(1) as f64;
-    let cpu = before
-        .iter()
-        .zip(&after)
-        .map(|((name, before), (_, after))| (name.clone(), (*after - *before).as_secs_f64() * 1_000.0 / checkouts))
-        .collect();
+    let cpu = measure::cpu_ms_per_checkout(&before, &after, checkouts);
     let emailed_rps = checkouts / elapsed.as_secs_f64();
     eprintln!(
         "  checkout, tracing {}: {:.1} checkouts/s answered while the load ran, {emailed_rps:.1}/s emailed",
@@ -245,10 +240,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     let loaded = sampler.await?;
     let cpu_after = measure::cpu_times(&stack);
     let checkouts = (half.requests + half.warmup_requests).max(1) as f64;
-    let traced_steady: Vec<f64> = cpu_before
-        .iter()
-        .zip(&cpu_after)
-        .map(|((_, before), (_, after))| (*after - *before).as_secs_f64() * 1_000.0 / checkouts)
+    let traced_steady: Vec<f64> = measure::cpu_ms_per_checkout(&cpu_before, &cpu_after, checkouts)
+        .into_iter()
+        .map(|(_, ms)| ms)
         .collect();
     let services_on: f64 = traced_steady.iter().take(SPAN_PROCESSES).sum();
     let services_off: f64 = untraced_steady.iter().take(SPAN_PROCESSES).sum();
@@ -352,7 +346,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 service: p.name.clone(),
                 idle_rss_mib: idle[i],
                 loaded_rss_mib: loaded[i],
-                cpu_ms_per_checkout: (cpu_after[i].1 - cpu_before[i].1).as_secs_f64() * 1_000.0 / checkouts,
+                cpu_ms_per_checkout: traced_steady[i],
             })
             .collect(),
         half_load: half,
