@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker prometheus clean check-manifests images print-image-prefix docker-build up down \
+.PHONY: help build run test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
@@ -25,16 +25,22 @@ help: ## List the targets
 build: ## Build every binary of the workspace
 	$(CARGO) build --workspace --bins --locked
 
-broker: ## Install the Tansu broker once (reused afterwards)
-	@scripts/install-tansu.sh >/dev/null
+# The broker of `make run`: apache (Apache Kafka, the default) or tansu.
+KAFKA ?= apache
+
+broker: ## Install make run's broker once, reused afterwards [KAFKA=tansu]
+	@if [ "$(KAFKA)" = tansu ]; then scripts/install-tansu.sh; else scripts/install-kafka.sh; fi >/dev/null
+
+kafka: ## Install Apache Kafka (Maven Central) once, for the tests, bench and soak (reused afterwards)
+	@scripts/install-kafka.sh >/dev/null
 
 prometheus: ## Install Prometheus (Debian package) once, for the exemplar test (reused afterwards)
 	@scripts/install-prometheus.sh >/dev/null
 
-run: broker ## Run broker, six services and the trace view; Ctrl-C stops all
-	@scripts/run-local.sh
+run: broker ## Run the broker, six services and the trace view; Ctrl-C stops all [KAFKA=tansu]
+	@KAFKA=$(KAFKA) scripts/run-local.sh
 
-test: broker prometheus build check-manifests ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
+test: kafka prometheus build check-manifests ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
 check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-references
@@ -81,7 +87,7 @@ verify-trace: ## Check a trace in Jaeger: make verify-trace TRACE=<id> [JAEGER=h
 	@test -n "$(TRACE)" || { echo "usage: make verify-trace TRACE=<trace id> [JAEGER=<url>]"; exit 2; }
 	@$(CARGO) run --quiet --locked -p verify-trace -- $(TRACE) $(JAEGER)
 
-bench: broker ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
+bench: kafka ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench bench
 
@@ -90,7 +96,7 @@ bench-micro: ## Criterion benchmarks of the telemetry crate, each piece as a rat
 	$(CARGO) build --release --locked -p bench
 	target/release/bench micro-report
 
-soak: broker ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
+soak: kafka ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench soak
 	target/release/bench soak-memory
