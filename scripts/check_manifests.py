@@ -99,6 +99,19 @@ OBSERVABILITY = ROOT / "docker" / "observability"
 PIPELINE_FIELDS = {"receivers": ("receivers", "connectors"), "processors": ("processors",), "exporters": ("exporters", "connectors")}
 
 
+# libyaml's parser where PyYAML has it: the pure-Python one spent most of the
+# self-test's time reading kustomize's output and the files under k8s/.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load(text):
+    return yaml.load(text, Loader=YAML_LOADER)
+
+
+def load_all(text):
+    return yaml.load_all(text, Loader=YAML_LOADER)
+
+
 def name(doc: dict) -> str:
     return doc.get("metadata", {}).get("name", "")
 
@@ -154,7 +167,7 @@ KUSTOMIZE = os.environ.get("KUSTOMIZE", "kustomize")
 
 
 def read_yaml_docs(path: Path) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in load_all(path.read_text()) if doc]
 
 
 def kustomize_build(directory: Path) -> list[dict]:
@@ -162,7 +175,11 @@ def kustomize_build(directory: Path) -> list[dict]:
     result = subprocess.run([KUSTOMIZE, "build", str(directory)], capture_output=True, text=True)
     if result.returncode != 0:
         raise RenderError(result.stderr.strip() or f"kustomize build exited {result.returncode}")
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return [doc for doc in load_all(result.stdout) if doc]
+
+
+# Parsed files by their text: the self-test copies k8s/ for every break and changes one file.
+_PARSED: dict[str, list] = {}
 
 
 def sources(k8s_root: Path, relative_to: Path) -> dict[tuple[str, str], str]:
@@ -177,10 +194,13 @@ def sources(k8s_root: Path, relative_to: Path) -> dict[tuple[str, str], str]:
         if "schemas" in path.relative_to(k8s_root).parts:
             continue
         where = path.relative_to(relative_to).as_posix()
-        try:
-            docs = read_yaml_docs(path)
-        except yaml.YAMLError:
-            continue
+        text = path.read_text()
+        if text not in _PARSED:
+            try:
+                _PARSED[text] = [doc for doc in load_all(text) if doc]
+            except yaml.YAMLError:
+                _PARSED[text] = []
+        docs = _PARSED[text]
         for doc in docs:
             if not isinstance(doc, dict):
                 continue
@@ -257,7 +277,7 @@ class Manifests:
         self.files = files
         # ConfigMap entries holding YAML, parsed, by (namespace, name, key).
         self.config_maps = {
-            (namespace(doc), name(doc), key): yaml.safe_load(value)
+            (namespace(doc), name(doc), key): load(value)
             for doc in docs if doc.get("kind") == "ConfigMap"
             for key, value in doc.get("data", {}).items() if key.endswith((".yaml", ".yml"))
         }
@@ -556,7 +576,7 @@ class Manifests:
         for gw in ingress:
             ref = gw["spec"].get("infrastructure", {}).get("parametersRef")
             config = next((c for c in self.kind("ConfigMap") if ref and namespace(c) == namespace(gw) and name(c) == ref["name"]), None)
-            overlay = yaml.safe_load(config["data"].get("service", "")) if config else None
+            overlay = load(config["data"].get("service", "")) if config else None
             node_ports = {p.get("port"): p.get("nodePort") for p in (overlay or {}).get("spec", {}).get("ports", [])}
             listener_ports = {l["port"] for l in gw["spec"]["listeners"]}
             if (overlay or {}).get("spec", {}).get("type") != "NodePort" or 31380 not in [node_ports.get(p) for p in listener_ports]:
@@ -729,7 +749,7 @@ class Manifests:
                 if config_map is None or file_name not in config_map.get("data", {}):
                     self.problem(where, f"{config_arg} is not a ConfigMap key mounted into the container")
                     continue
-                config = yaml.safe_load(config_map["data"][file_name])
+                config = load(config_map["data"][file_name])
                 for backend, storage in config.get("extensions", {}).get("jaeger_storage", {}).get("backends", {}).items():
                     traces = (storage.get("memory") or {}).get("max_traces")
                     if "memory" in storage and (traces is None or traces * JAEGER_TRACE_BYTES > MAX_HEAP_SHARE * limit):
@@ -748,7 +768,7 @@ class Manifests:
         mapped = {m.get("containerPort") for n in self.kind_config.get("nodes", []) for m in n.get("extraPortMappings", [])}
         node_ports = {p["nodePort"] for s in self.kind("Service") for p in s["spec"]["ports"] if "nodePort" in p}
         for config in self.kind("ConfigMap"):
-            overlay = yaml.safe_load(config.get("data", {}).get("service", "") or "{}") or {}
+            overlay = load(config.get("data", {}).get("service", "") or "{}") or {}
             node_ports |= {p["nodePort"] for p in overlay.get("spec", {}).get("ports", []) if "nodePort" in p}
         if node_ports != KIND_NODEPORTS:
             self.problem(f"[{self.mode}]", f"NodePorts {sorted(node_ports)}, but `make cluster` maps {sorted(KIND_NODEPORTS)}")
@@ -1106,13 +1126,13 @@ class Inputs:
         for relative, mode in ON_DEMAND.items():
             if mode:
                 self.extra[relative] = [dict(d, __source=f"k8s/{relative}") for d in read_yaml_docs(K8S / relative)]
-        self.kind_config = yaml.safe_load(KIND_CONFIG.read_text())
-        self.compose = yaml.safe_load(COMPOSE.read_text())
+        self.kind_config = load(KIND_CONFIG.read_text())
+        self.compose = load(COMPOSE.read_text())
         self.images = make_images()
         self.binaries = workspace_binaries()
         self.scripts = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "scripts").glob("*.sh"))}
         self.scripts[".ci/run"] = (ROOT / ".ci" / "run").read_text()
-        self.files = {path.relative_to(COMPOSE.parent).as_posix(): yaml.safe_load(path.read_text())
+        self.files = {path.relative_to(COMPOSE.parent).as_posix(): load(path.read_text())
                       for path in sorted(OBSERVABILITY.glob("*.y*ml"))}
         # Edits the self-test makes to files under k8s/: (path relative to k8s, mutate(docs)).
         self.file_edits: dict[str, object] = {}
@@ -1218,7 +1238,7 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
     def config_map(docs, wanted: str, key: str, edit) -> None:
         """Edits the YAML held in a ConfigMap entry."""
         doc = find(docs, "ConfigMap", wanted)
-        config = yaml.safe_load(doc["data"][key])
+        config = load(doc["data"][key])
         edit(config)
         doc["data"][key] = yaml.safe_dump(config, sort_keys=False)
 
@@ -1368,7 +1388,7 @@ def istio_checks(inputs: Inputs) -> tuple[list[str], list[str]]:
             if generated.returncode != 0:
                 problems.append(f"[{mode}] istioctl manifest generate -f {operator} fails: {generated.stderr.strip()}")
                 continue
-            mesh = next((d["data"]["mesh"] for d in yaml.safe_load_all(generated.stdout)
+            mesh = next((d["data"]["mesh"] for d in load_all(generated.stdout)
                          if d and d.get("kind") == "ConfigMap" and name(d) == "istio" and namespace(d) == MESH_ROOT), None)
             if mesh is None:
                 problems.append(f"[{mode}] istioctl manifest generate -f {operator} makes no istio-system/istio mesh config")
