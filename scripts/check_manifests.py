@@ -1369,6 +1369,67 @@ OPERATORS = {"sidecar": "k8s/istio/istio-operator.yaml", "ambient": "k8s/overlay
 EXPLAINED_WARNINGS: set[tuple[str, str]] = set()
 
 
+# The smallest machine the README promises `make cluster` runs on: Docker with
+# 2 CPUs and 4 GiB for the one kind node. The scheduler places a pod only where
+# its requests fit, so everything the node runs must request less than that.
+MIN_MACHINE = {"cpu": 2000, "memory": 4096}
+# Requests of kind's own pods (kube-apiserver 250m, controller-manager 200m,
+# scheduler 100m, etcd 100m and 100Mi, two CoreDNS 100m and 70Mi, kindnet 100m
+# and 50Mi), which no file here renders.
+KIND_SYSTEM = {"cpu": 950, "memory": 290}
+
+
+def cpu_memory(requests: dict) -> tuple[float, float]:
+    """A container's requests as millicores and MiB."""
+    text = str(requests.get("cpu", "0"))
+    cpu = float(text[:-1]) if text.endswith("m") else float(text) * 1000
+    return cpu, quantity_bytes(str(requests.get("memory", "0"))) / (1 << 20)
+
+
+def requests_of(doc: dict) -> tuple[float, float]:
+    """What a workload's pods request, replicas counted (a DaemonSet once: one node)."""
+    count = 1 if doc.get("kind") == "DaemonSet" else doc["spec"].get("replicas", 1)
+    cpu = memory = 0.0
+    for container in pod_spec(doc).get("containers", []):
+        c, m = cpu_memory(container.get("resources", {}).get("requests", {}))
+        cpu, memory = cpu + c * count, memory + m * count
+    return cpu, memory
+
+
+def cluster_requests(mode: str, docs: list[dict], generated: list[dict]) -> str | None:
+    """Why `make cluster` in this mode would not schedule on the minimum machine (None when it fits).
+
+    Counted: the suite, Kafka and its topics Job, Jaeger, the collector and
+    Prometheus (kustomize's rendering), istiod, CNI and ztunnel (manifest
+    generate), one proxy per pod in an injected namespace and per Gateway API
+    Gateway (ingress, waypoint), with the requests the injector's values give
+    them, and kind's own pods.
+    """
+    cpu, memory = float(KIND_SYSTEM["cpu"]), float(KIND_SYSTEM["memory"])
+    for doc in docs + generated:
+        if pod_spec(doc) is not None:
+            c, m = requests_of(doc)
+            cpu, memory = cpu + c, memory + m
+    injector = next((d for d in generated if d.get("kind") == "ConfigMap" and name(d) == "istio-sidecar-injector"), None)
+    values = json.loads(injector["data"]["values"]) if injector else {}
+    injected = {name(d) for d in docs if d.get("kind") == "Namespace" and labels(d).get("istio-injection") == "enabled"}
+    proxies = [values.get("global", {}).get("proxy", {})] * sum(
+        (d["spec"].get("replicas", 1) for d in docs if pod_spec(d) is not None and namespace(d) in injected), 0)
+    for gw in docs:
+        if gw.get("kind") == "Gateway" and group(gw) == "gateway.networking.k8s.io":
+            waypoint = gw["spec"].get("gatewayClassName") == "istio-waypoint"
+            proxies.append(values.get("global", {}).get("waypoint" if waypoint else "proxy", {}))
+    for proxy in proxies:
+        # Without values the injector uses Istio's default, 100m and 128Mi.
+        c, m = cpu_memory((proxy.get("resources") or {}).get("requests") or {"cpu": "100m", "memory": "128Mi"})
+        cpu, memory = cpu + c, memory + m
+    if cpu > MIN_MACHINE["cpu"] or memory > MIN_MACHINE["memory"]:
+        return (f"[{mode}] make cluster's pods request {cpu:.0f}m CPU and {memory:.0f} MiB ({len(proxies)} Envoy proxies, kind's own pods "
+                f"included), more than the minimum machine the README names ({MIN_MACHINE['cpu']}m, {MIN_MACHINE['memory']} MiB): "
+                "lower the requests (the operator files' values, the Deployments) or raise the minimum in both places")
+    return None
+
+
 def run_tool(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
 
@@ -1388,13 +1449,16 @@ def istio_checks(inputs: Inputs) -> tuple[list[str], list[str]]:
             if generated.returncode != 0:
                 problems.append(f"[{mode}] istioctl manifest generate -f {operator} fails: {generated.stderr.strip()}")
                 continue
-            mesh = next((d["data"]["mesh"] for d in load_all(generated.stdout)
-                         if d and d.get("kind") == "ConfigMap" and name(d) == "istio" and namespace(d) == MESH_ROOT), None)
+            generated_docs = [d for d in load_all(generated.stdout) if d]
+            mesh = next((d["data"]["mesh"] for d in generated_docs
+                         if d.get("kind") == "ConfigMap" and name(d) == "istio" and namespace(d) == MESH_ROOT), None)
             if mesh is None:
                 problems.append(f"[{mode}] istioctl manifest generate -f {operator} makes no istio-system/istio mesh config")
                 continue
             mesh_file = Path(folder) / f"mesh-{mode}.yaml"
             mesh_file.write_text(mesh)
+            if why := cluster_requests(mode, render_mode(inputs, mode), generated_docs):
+                problems.append(why)
             docs = render_mode(inputs, mode) + [d for rel, ds in inputs.extra.items() if ON_DEMAND[rel] == mode
                                                 for d in ds if d.get("kind") != "IstioOperator"]
             manifests = Path(folder) / f"{mode}.yaml"
