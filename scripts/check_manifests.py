@@ -14,10 +14,13 @@ both tools once. What remains here is what no tool sees:
    (kubernetes-validate), every Istio and Gateway API object against its CRD
    schema, the Compose file against the Compose Specification, the kind config
    against a model of kind's config types (k8s/schemas, docker/schemas).
-3. Cross-references and rules no schema can see: Services select pods and name
-   their ports, URLs in env vars name Services and ports that exist, Istio and
-   Gateway API resources name real hosts, subsets, gateways, Services and
-   service accounts, images are the ones `make docker-build` produces, probes hit
+3. Cross-references and rules neither a schema nor `istioctl analyze` sees
+   offline (analyze matches Pods, and files hold only Deployments): Services
+   select pods and name their ports, URLs in env vars name Services and ports
+   that exist, DestinationRules, VirtualService hosts, AuthorizationPolicies
+   and HTTPRoutes name real Services, pods and service accounts (analyze
+   reports unknown gateways and subsets), the pods of `make cluster` request
+   no more than the minimum machine, images are the ones `make docker-build` produces, probes hit
    paths the services serve, the Dockerfile builds binaries that exist; and the
    failure modes of a real cluster: Kafka's data at a volume root, a heap near
    its limit, service links, readiness before the topics exist; Pod Security

@@ -34,7 +34,7 @@ if [ -x "$bin" ]; then
 fi
 
 command -v go >/dev/null || { echo "error: go is not installed (needed to build istioctl $ISTIO_VERSION)" >&2; exit 1; }
-echo "installing istioctl $ISTIO_VERSION ($ISTIO_MODULE_VERSION) into $ISTIOCTL_ROOT (5 to 10 minutes on 2 cores, once)" >&2
+echo "installing istioctl $ISTIO_VERSION ($ISTIO_MODULE_VERSION) into $ISTIOCTL_ROOT (10 to 20 minutes on 2 busy cores, once)" >&2
 pkg=istio.io/istio/pkg/version
 ldflags="-s -w -X $pkg.buildVersion=$ISTIO_VERSION -X $pkg.buildTag=$ISTIO_VERSION -X $pkg.buildHub=$ISTIO_HUB"
 ldflags="$ldflags -X $pkg.buildGitRevision=${ISTIO_MODULE_VERSION##*-} -X $pkg.buildStatus=Clean"
