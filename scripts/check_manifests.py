@@ -209,7 +209,9 @@ def sources(k8s_root: Path, relative_to: Path) -> dict[tuple[str, str], str]:
                 continue
             if doc.get("kind") == "Kustomization":
                 for generator in doc.get("configMapGenerator", []) or []:
-                    found.setdefault(("ConfigMap", generator.get("name", "")), where)
+                    files = ", ".join(f"{path.parent.relative_to(relative_to).as_posix()}/{e}" for e in generator.get("envs", []) or [])
+                    found.setdefault(("ConfigMap", generator.get("name", "")),
+                                     f"{where} configMapGenerator" + (f" (envs: {files})" if files else ""))
             elif doc.get("kind"):
                 found.setdefault((doc["kind"], name(doc)), where)
     return found
@@ -966,7 +968,7 @@ class Manifests:
                     for key, value in (data or {}).items():
                         full = source.get("prefix", "") + key
                         if full not in present:
-                            env.append({"name": full, "value": str(value)})
+                            env.append({"name": full, "value": str(value), "__from": ref["name"]})
                             present.add(full)
 
     # -- Kafka's cluster id --------------------------------------------------------
@@ -993,7 +995,8 @@ class Manifests:
         for workload in self.workloads():
             for container in workload["spec"]["template"]["spec"]["containers"] + workload["spec"]["template"]["spec"].get("initContainers", []):
                 for var in container.get("env", []):
-                    if var["name"] == "CLUSTER_ID" and "value" in var and (why := cluster_id_problem(var["value"])):
+                    # A value from envFrom is reported once, at its ConfigMap.
+                    if var["name"] == "CLUSTER_ID" and "value" in var and "__from" not in var and (why := cluster_id_problem(var["value"])):
                         self.problem(f"{self.where(workload)} {container['name']}", f"CLUSTER_ID {var['value']!r}: {why}")
         if self.mode != "sidecar":
             return
@@ -1232,11 +1235,14 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
         return find(docs, kind, workload)["spec"]["template"]["spec"]["containers"][index]
 
     def set_env(docs, kind, workload, var, value):
-        env = container(docs, kind, workload)["env"]
+        """Sets or removes a variable; an explicit entry also overrides one that envFrom brings (Kafka's env file)."""
+        env = container(docs, kind, workload).setdefault("env", [])
         if value is None:
             env[:] = [e for e in env if e["name"] != var]
-        else:
+        elif any(e["name"] == var for e in env):
             next(e for e in env if e["name"] == var)["value"] = value
+        else:
+            env.append({"name": var, "value": value})
 
     def config_map(docs, wanted: str, key: str, edit) -> None:
         """Edits the YAML held in a ConfigMap entry."""
