@@ -1468,7 +1468,8 @@ def istio_checks(inputs: Inputs) -> tuple[list[str], list[str]]:
             mesh_file.write_text(mesh)
             if why := cluster_requests(mode, render_mode(inputs, mode), generated_docs):
                 problems.append(why)
-            docs = render_mode(inputs, mode) + [d for rel, ds in inputs.extra.items() if ON_DEMAND[rel] == mode
+            # The faults are applied in either mode (the waypoint applies them in ambient).
+            docs = render_mode(inputs, mode) + [d for rel, ds in inputs.extra.items() if ON_DEMAND[rel] == mode or rel.startswith("faults/")
                                                 for d in ds if d.get("kind") != "IstioOperator"]
             manifests = Path(folder) / f"{mode}.yaml"
             manifests.write_text(yaml.safe_dump_all([{k: v for k, v in d.items() if k != "__source"} for d in docs], sort_keys=False))
