@@ -253,6 +253,18 @@ _SCHEMA_ERRORS: dict[str, list[str]] = {}
 _SHELLCHECK: dict[tuple[str, str], list[str]] = {}
 
 
+# What the scripts must not run: GNU-only options (macOS ships BSD tools) and a
+# kind command that fails with Docker's containerd image store.
+NON_PORTABLE = [
+    (r"\brealpath\s+--relative-to", "realpath --relative-to is GNU coreutils only (macOS has none): compute the path in the script"),
+    (r"\breadlink\s+-f\b", "readlink -f is GNU only (older macOS): use cd \"$dir\" && pwd -P"),
+    (r"\bsed\s+-i(\s|$)", "sed -i without a suffix is GNU only (BSD sed takes the next word as the suffix): write to a temporary file"),
+    (r"\bdate\s+(-d|--date)\b", "date -d is GNU only: BSD date takes -j -f"),
+    (r"\bgrep\s+-\w*P", "grep -P is GNU only: use grep -E"),
+    (r"\bkind\s+load\s+docker-image\b", "kind load docker-image fails when Docker uses the containerd image store: docker save, then kind load image-archive"),
+]
+
+
 def schema_errors(body: dict) -> list[str]:
     api_group, _, version = body.get("apiVersion", "").rpartition("/")
     if api_group.endswith(".istio.io") or api_group == "gateway.networking.k8s.io":
@@ -822,6 +834,17 @@ class Manifests:
             if service not in staged or service not in built:
                 self.problem("docker/Dockerfile", f"has no build and stage for {service} (make docker-build expects one)")
 
+    def check_portability(self) -> None:
+        """Commands that work on the Linux this is built on and fail on a user's laptop, which shellcheck does not flag."""
+        for script, text in self.scripts.items():
+            for number, line in enumerate(text.splitlines(), 1):
+                code = line.split(" #", 1)[0]
+                if code.lstrip().startswith("#"):
+                    continue
+                for pattern, why in NON_PORTABLE:
+                    if re.search(pattern, code):
+                        self.problem(f"{script}:{number}", why)
+
     def check_scripts(self) -> None:
         shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
         if shellcheck is None:
@@ -1050,6 +1073,7 @@ class Manifests:
             self.check_compose()
             self.check_dockerfile()
             self.check_scripts()
+            self.check_portability()
         return self.problems
 
 
@@ -1349,6 +1373,8 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
         "Compose Jaeger without metrics": lambda inputs: inputs.files["observability/jaeger.yaml"]["extensions"]["jaeger_query"]["storage"].pop("metrics"),
         "Prometheus target missing": lambda inputs: inputs.files["observability/prometheus.yml"]["scrape_configs"][0]["static_configs"][0].update(targets=["otel-collector:8890"]),
         "ConfigMap not found": file("base/jaeger/jaeger.yaml", lambda d: find(d, "Deployment", "jaeger")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="jaeger-cfg")),
+        "GNU-only realpath in a script": lambda inputs: inputs.scripts.update({"scripts/deploy-kustomization.sh": inputs.scripts["scripts/deploy-kustomization.sh"] + '\nbase=$(realpath --relative-to="$out" "$manifests")\n'}),
+        "kind load docker-image in a script": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + '\nkind load docker-image --name "$CLUSTER_NAME" eshop-tracing/eshop:0.1.0\n'}),
         "shell script shellcheck flags": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + "\nrm -rf $UNQUOTED/*\n"}),
     }
     global _BREAKS
