@@ -14,9 +14,12 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MODE ?= sidecar
 K8S_DIR := $(if $(filter ambient,$(MODE)),k8s/overlays/ambient,k8s)
 DEPLOY_DIR := target/k8s-deploy/$(MODE)
-# The cluster's node address, asked only by the targets that need it
-# (on `make cluster`'s kind cluster the NodePorts are on localhost).
-NODE_IP ?= $(shell kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+# The cluster's node address, asked only by the targets that need it. On a kind
+# cluster (context kind-*, as `make cluster` makes) the node's InternalIP is an
+# address inside Docker's network that a macOS or Windows host cannot reach;
+# the NodePorts are mapped to localhost there (k8s/kind/cluster.yaml).
+NODE_IP ?= $(shell if kubectl config current-context 2>/dev/null | grep -q '^kind-'; then echo localhost; \
+	else kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}'; fi)
 JAEGER ?= http://$(NODE_IP):30088
 
 help: ## List the targets
@@ -43,7 +46,7 @@ run: broker ## Run the broker, six services and the trace view; Ctrl-C stops all
 test: kafka prometheus build check-manifests ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
-check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-references
+check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references
 	@scripts/check-manifests.sh --self-test
 
 images: ## The image names docker-build produces
