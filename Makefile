@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
+.PHONY: help build run smoke test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
@@ -43,7 +43,10 @@ prometheus: ## Install Prometheus (Debian package) once, for the exemplar test (
 run: broker ## Run the broker, six services and the trace view; Ctrl-C stops all [KAFKA=tansu]
 	@KAFKA=$(KAFKA) scripts/run-local.sh
 
-test: kafka prometheus build check-manifests ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
+smoke: broker build ## make run's smoke test: start it, check out once, see the whole trace, Ctrl-C [KAFKA=tansu]
+	@scripts/smoke-run.sh $(KAFKA)
+
+test: kafka prometheus build check-manifests smoke ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
 check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references
