@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run test lint fmt broker prometheus clean check-manifests images print-image-prefix docker-build up down \
+.PHONY: help build run test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace install-jaeger install-otelcol observability-tools check-observability bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
@@ -14,9 +14,12 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MODE ?= sidecar
 K8S_DIR := $(if $(filter ambient,$(MODE)),k8s/overlays/ambient,k8s)
 DEPLOY_DIR := target/k8s-deploy/$(MODE)
-# The cluster's node address, asked only by the targets that need it
-# (on `make cluster`'s kind cluster the NodePorts are on localhost).
-NODE_IP ?= $(shell kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+# The cluster's node address, asked only by the targets that need it. On a kind
+# cluster (context kind-*, as `make cluster` makes) the node's InternalIP is an
+# address inside Docker's network that a macOS or Windows host cannot reach;
+# the NodePorts are mapped to localhost there (k8s/kind/cluster.yaml).
+NODE_IP ?= $(shell if kubectl config current-context 2>/dev/null | grep -q '^kind-'; then echo localhost; \
+	else kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}'; fi)
 JAEGER ?= http://$(NODE_IP):30088
 
 help: ## List the targets
@@ -25,14 +28,20 @@ help: ## List the targets
 build: ## Build every binary of the workspace
 	$(CARGO) build --workspace --bins --locked
 
-broker: ## Install the Tansu broker once (reused afterwards)
-	@scripts/install-tansu.sh >/dev/null
+# The broker of `make run`: apache (Apache Kafka, the default) or tansu.
+KAFKA ?= apache
+
+broker: ## Install make run's broker once, reused afterwards [KAFKA=tansu]
+	@if [ "$(KAFKA)" = tansu ]; then scripts/install-tansu.sh; else scripts/install-kafka.sh; fi >/dev/null
+
+kafka: ## Install Apache Kafka (Maven Central) once, for the tests, bench and soak (reused afterwards)
+	@scripts/install-kafka.sh >/dev/null
 
 prometheus: ## Install Prometheus (Debian package) once, for the exemplar test (reused afterwards)
 	@scripts/install-prometheus.sh >/dev/null
 
-run: broker ## Run broker, six services and the trace view; Ctrl-C stops all
-	@scripts/run-local.sh
+run: broker ## Run the broker, six services and the trace view; Ctrl-C stops all [KAFKA=tansu]
+	@KAFKA=$(KAFKA) scripts/run-local.sh
 
 install-jaeger: ## Build Jaeger v2 once with Go, for the tests (reused afterwards)
 	@scripts/install-jaeger.sh >/dev/null
@@ -45,10 +54,10 @@ observability-tools: install-jaeger install-otelcol
 check-observability: observability-tools ## Load the Compose and Kubernetes Collector and Jaeger configs into the real programs (validate)
 	@scripts/check-observability.sh
 
-test: broker prometheus observability-tools build check-manifests check-observability ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
+test: kafka prometheus observability-tools build check-manifests check-observability ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
-check-manifests: ## Validate k8s/ and docker/ offline: schemas and cross-references
+check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references
 	@scripts/check-manifests.sh --self-test
 
 images: ## The image names docker-build produces
@@ -92,7 +101,7 @@ verify-trace: ## Check a trace in Jaeger: make verify-trace TRACE=<id> [JAEGER=h
 	@test -n "$(TRACE)" || { echo "usage: make verify-trace TRACE=<trace id> [JAEGER=<url>]"; exit 2; }
 	@$(CARGO) run --quiet --locked -p verify-trace -- $(TRACE) $(JAEGER)
 
-bench: broker ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
+bench: kafka ## Benchmark on the local stack (release build): tracing cost, span loss, memory, CPU
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench bench
 
@@ -101,7 +110,7 @@ bench-micro: ## Criterion benchmarks of the telemetry crate, each piece as a rat
 	$(CARGO) build --release --locked -p bench
 	target/release/bench micro-report
 
-soak: broker ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
+soak: kafka ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench soak
 	target/release/bench soak-memory

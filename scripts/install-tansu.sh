@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! Installs the Tansu Kafka-protocol broker once and reuses it afterwards.
-# Tansu is the embedded broker for `make run` and the tests (no Apache Kafka
-# distribution is reachable from the package registries). Building it takes
+# Tansu is `make run KAFKA=tansu`'s broker: a Kafka-protocol broker in Rust, for
+# a machine without Java (Apache Kafka is the default everywhere). Building it takes
 # 8 to 12 minutes on 2 cores, so it goes into a per-user cache shared by every
 # clone, and this script prints the binary's path when it is already there.
 set -euo pipefail

@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-#! Runs the whole suite on this machine: Tansu broker, six services and, unless
+#! Runs the whole suite on this machine: a Kafka broker, six services and, unless
 #! an OTLP endpoint is given or already listening, the otlp-sink trace view.
 # Used by `make run`. Ctrl-C stops every process it started.
+#
+# KAFKA=apache (the default): Apache Kafka, the broker the tests, Compose and
+# Kubernetes run, from Maven Central (needs Java 17 and Maven; starts in
+# seconds). KAFKA=tansu: the Tansu broker, a Kafka-protocol broker in Rust
+# (nothing but cargo, but its first build takes about 12 minutes, and it needs
+# the client settings below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=target/debug
 LOGS=target/run-logs
 BROKER_PORT="${BROKER_PORT:-9092}"
+CONTROLLER_PORT="${CONTROLLER_PORT:-9093}"
+KAFKA="${KAFKA:-apache}"
 SINK_ADDR=127.0.0.1:4318
 
+case "$KAFKA" in
+  apache) scripts/install-kafka.sh >/dev/null ;;
+  tansu) tansu="$(scripts/install-tansu.sh)" ;;
+  *) echo "KAFKA=$KAFKA: choose apache or tansu" >&2; exit 2 ;;
+esac
 cargo build --workspace --bins --quiet
-tansu="$(scripts/install-tansu.sh)"
 mkdir -p "$LOGS"
 
 pids=()   # the services
@@ -59,19 +71,53 @@ if listening "127.0.0.1:$BROKER_PORT"; then
   echo "port $BROKER_PORT is taken: set BROKER_PORT to run the embedded broker elsewhere" >&2
   exit 1
 fi
-# The broker's own telemetry is left out of the suite's traces.
-env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" broker \
-  --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-  --storage-engine memory://tansu/ >"$LOGS/tansu.log" 2>&1 &
-infra+=($!)
-for topic in eshop-topic eshop-topic.dlq; do
-  for _ in $(seq 1 100); do
-    env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" topic create "$topic" \
-      --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions 3 >>"$LOGS/tansu.log" 2>&1 && break
+wait_listening() {
+  local name=$1 addr=$2 log=$3
+  for _ in $(seq 1 600); do
+    listening "$addr" && return 0
     sleep 0.1
   done
-done
+  echo "$name did not listen on $addr within a minute; see $log" >&2
+  exit 1
+}
+
+# The broker's own telemetry is left out of the suite's traces.
+if [ "$KAFKA" = apache ]; then
+  # A fresh log directory each run, as the tests have.
+  rm -rf target/run-kafka
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT scripts/kafka-broker.sh start "$PWD/target/run-kafka" \
+    "$BROKER_PORT" "$CONTROLLER_PORT" >"$LOGS/kafka.log" 2>&1 &
+  infra+=($!)
+  wait_listening kafka "127.0.0.1:$BROKER_PORT" "$LOGS/kafka.log"
+  scripts/kafka-broker.sh create-topics "127.0.0.1:$BROKER_PORT" >>"$LOGS/kafka.log" 2>&1 ||
+    { echo "creating the topics failed; see $LOGS/kafka.log" >&2; exit 1; }
+  # librdkafka's defaults and the suite's own settings, as in production.
+  eshop_kafka_config="${KAFKA_CONFIG:-}"
+  consumer_kafka_config="${KAFKA_CONFIG:-}"
+else
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" broker \
+    --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+    --storage-engine memory://tansu/ >"$LOGS/tansu.log" 2>&1 &
+  infra+=($!)
+  for topic in eshop-topic eshop-topic.dlq; do
+    for _ in $(seq 1 100); do
+      env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" topic create "$topic" \
+        --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions 3 >>"$LOGS/tansu.log" 2>&1 && break
+      sleep 0.1
+    done
+  done
+  # Tansu 0.6 fences an idempotent producer that asks for a new epoch after a
+  # timed-out send, which leaves it unusable: eshop gets a non-idempotent one
+  # (acks=all still holds). Its memory engine answers a fetch only from batches
+  # that begin at or after the fetch offset, so every producer sends one record
+  # per batch.
+  eshop_kafka_config="${KAFKA_CONFIG:-enable.idempotence=false,batch.num.messages=1}"
+  # Tansu answers a fetch only when fetch.wait.max.ms expires (10 ms keeps the
+  # Kafka hop short) and never gives partitions back to a consumer whose
+  # session expired (15 s outlasts a short pause).
+  consumer_kafka_config="${KAFKA_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1}"
+fi
 
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
 export HOST=127.0.0.1
@@ -86,17 +132,8 @@ start inventory 8081
 start billing 8082
 start delivery 8083
 start notification 8084
-# Tansu 0.6 fences an idempotent producer that asks for a new epoch after a
-# timed-out send, which leaves it unusable: the development broker gets a
-# non-idempotent one (acks=all still holds). Production code keeps idempotence.
-# Its memory engine answers a fetch only from batches that begin at or after the
-# fetch offset, so every producer sends one record per batch (see TANSU_PRODUCER_CONFIG
-# in crates/test-support/src/stack.rs).
-start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_CONFIG=enable.idempotence=false,batch.num.messages=1
-# Tansu 0.6 answers a fetch only when fetch.wait.max.ms expires (10 ms keeps the
-# Kafka hop short) and never gives partitions back to a consumer whose session
-# expired (15 s outlasts a short pause). Production code keeps librdkafka's defaults.
-start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="${KAFKA_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1}"
+start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_CONFIG="$eshop_kafka_config"
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="$consumer_kafka_config"
 
 for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
   wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"
@@ -104,7 +141,7 @@ done
 
 cat <<MSG
 
-The eshop suite is running (logs in $LOGS/, traces, metrics and log records
+The eshop suite is running on $KAFKA Kafka (logs in $LOGS/, traces, metrics and log records
 exported over OTLP to $OTEL_EXPORTER_OTLP_ENDPOINT).
 
   curl localhost:8080/checkout

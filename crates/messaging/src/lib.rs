@@ -5,9 +5,9 @@
 //! `KAFKA_CONFIG`, e.g. `KAFKA_CONFIG=fetch.wait.max.ms=10,session.timeout.ms=15000`.
 //!
 //! Every setting not written here is librdkafka's default; each one written
-//! here says why. Tweaks for one broker (the development broker, Tansu) belong
-//! in `KAFKA_CONFIG` where that broker runs (`make run`, the tests, the bench),
-//! not in the code a production deployment runs.
+//! here says why. Tweaks for one broker (Tansu, `make run KAFKA=tansu`) belong
+//! in `KAFKA_CONFIG` where that broker runs, not in the code a production
+//! deployment runs.
 
 use rdkafka::ClientConfig;
 use service_kit::config::{ConfigError, env_string};

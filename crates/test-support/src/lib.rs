@@ -1,4 +1,4 @@
-//! Test helpers: apps on port 0, the real binaries as processes, the Tansu broker, and trace assertions.
+//! Test helpers: apps on port 0, the real binaries as processes, Apache Kafka, and trace assertions.
 //!
 //! Unit-level tests call [`spawn_app`] with a service's `app(state)`; end-to-end
 //! tests start a [`Stack`] of real processes exporting to an in-process OTLP
@@ -14,10 +14,10 @@ pub mod tls;
 mod trace;
 
 pub use app::{TestApp, spawn_app};
-pub use broker::{Broker, PARTITIONS, tansu_binary};
+pub use broker::{Broker, PARTITIONS, TOPICS, kafka_launcher, kraft_settings};
 pub use process::{ServiceProcess, binary_path};
 pub use proxy::{Fault, FlakyProxy};
-pub use stack::{Stack, StackOptions, TANSU_CONSUMER_CONFIG, TANSU_PRODUCER_CONFIG};
+pub use stack::{Stack, StackOptions, TEST_CONSUMER_CONFIG};
 pub use tls::{HttpsServer, TestCa};
 pub use trace::{SpanKind, SpanRecord, Trace};
 

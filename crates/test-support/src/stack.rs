@@ -6,29 +6,15 @@ use otlp_sink::Receiver;
 
 use crate::{Broker, FlakyProxy, ServiceProcess, WAIT};
 
-/// librdkafka settings the consumer needs with Tansu 0.6 (see README, "The
-/// broker in development"): Tansu answers a fetch only when
-/// `fetch.wait.max.ms` expires, so 10 ms keeps the Kafka hop short; and a
-/// consumer whose session expires is never given partitions again, so the
-/// session outlasts the tests' broker pauses (and moves a killed consumer's
-/// partitions on within 15 s rather than librdkafka's 45).
+/// librdkafka settings the tests' kafka-consumers run with; everything else
+/// is the suite's code and librdkafka's defaults, as in production.
 ///
-/// It also carries [`TANSU_PRODUCER_CONFIG`]'s batch size, for the consumer's
-/// dead-letter producer (librdkafka warns that the consumer ignores it).
-pub const TANSU_CONSUMER_CONFIG: &str = "fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1";
-/// librdkafka settings every producer needs with Tansu 0.6.0's in-memory storage:
-/// - `enable.idempotence=false`: after a timed-out send, an idempotent
-///   producer asks for a new epoch and Tansu answers PRODUCER_FENCED, a fatal
-///   error that leaves the producer unusable (acks=all still holds);
-/// - `batch.num.messages=1`: Tansu 0.6.0's `memory://` engine answers a fetch
-///   only from batches that begin at or after the fetch offset
-///   (`tansu-storage/src/dynostore.rs`, `offsets.split_off(&offset)`; fixed
-///   upstream after 0.6.0 in commit 87db6ea, "return the batch containing a
-///   mid-batch fetch offset"). A consumer that resumes a paused partition,
-///   rejoins or restarts inside a batch would skip the rest of it, or wait
-///   for ever when no later batch comes. One record per batch makes every
-///   offset a batch start. (Apache Kafka needs neither setting.)
-pub const TANSU_PRODUCER_CONFIG: &str = "enable.idempotence=false,batch.num.messages=1";
+/// `session.timeout.ms=6000` (the broker's `group.min.session.timeout.ms`, the
+/// shortest it accepts; librdkafka's default is 45 s): the tests kill consumers
+/// with SIGKILL, and a member that dies without leaving keeps its partitions
+/// until its session expires, so a restarted or second consumer gets them
+/// within seconds rather than after 45.
+pub const TEST_CONSUMER_CONFIG: &str = "session.timeout.ms=6000";
 
 /// What to vary between stacks.
 #[derive(Debug, Clone, Default)]
@@ -104,7 +90,6 @@ impl Stack {
         };
         let mut eshop_env = env.clone();
         eshop_env.extend([
-            ("KAFKA_CONFIG".to_owned(), TANSU_PRODUCER_CONFIG.to_owned()),
             ("INVENTORY_URL".to_owned(), inventory.url("")),
             (
                 "BILLING_URL".to_owned(),
@@ -131,7 +116,7 @@ impl Stack {
             // Statistics (consumer lag) every half second for the metrics test.
             (
                 "KAFKA_CONFIG".to_owned(),
-                format!("{TANSU_CONSUMER_CONFIG},statistics.interval.ms=500"),
+                format!("{TEST_CONSUMER_CONFIG},statistics.interval.ms=500"),
             ),
         ]);
         consumer_env.extend(options.consumer_env);

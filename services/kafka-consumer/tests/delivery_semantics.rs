@@ -2,8 +2,8 @@
 //! a poison record is dead-lettered without blocking, a notification outage loses nothing,
 //! a killed consumer resumes without losing or re-sending, and a broker outage is survived.
 //!
-//! The broker outage freezes Tansu (SIGSTOP) rather than killing it: with its
-//! in-memory storage a killed Tansu comes back empty, which no Kafka restart does.
+//! The broker outage freezes the broker (SIGSTOP): it answers nothing, as in a
+//! network partition, and comes back with its topics and committed offsets.
 
 mod common;
 

@@ -1,8 +1,8 @@
 //! The bare broker round trip: one small record produced and consumed, no services, the suite's client settings.
 //!
 //! The floor under the suite's Kafka hop: eshop's producer settings and the
-//! kafka-consumer's (`messaging::KafkaSettings`, with the development stacks'
-//! Tansu overrides), a fresh broker with the suite's topic and partitions,
+//! kafka-consumer's (`messaging::KafkaSettings`, with the tests' consumer
+//! session), a fresh broker with the suite's topic and partitions,
 //! one record at a time, timed from the send to the consumer holding it.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
-use test_support::{Broker, TANSU_CONSUMER_CONFIG, TANSU_PRODUCER_CONFIG};
+use test_support::{Broker, TEST_CONSUMER_CONFIG};
 
 const TOPIC: &str = "eshop-topic";
 const ACK_TIMEOUT_MS: u64 = 5_000;
@@ -28,7 +28,7 @@ fn settings(overrides: &str) -> KafkaSettings {
         topic: TOPIC.to_owned(),
         dlq_topic: format!("{TOPIC}.dlq"),
         group_id: "bench-round-trip".to_owned(),
-        overrides: messaging::parse_overrides(overrides).expect("the Tansu settings are property=value pairs"),
+        overrides: messaging::parse_overrides(overrides).expect("the settings are property=value pairs"),
     }
 }
 
@@ -39,11 +39,11 @@ pub async fn round_trips(count: usize, gap: Duration, background_rate: f64) -> a
     let broker = Broker::start().await;
     let producer_settings = KafkaSettings {
         bootstrap_servers: broker.bootstrap_servers(),
-        ..settings(TANSU_PRODUCER_CONFIG)
+        ..settings("")
     };
     let consumer_settings = KafkaSettings {
         bootstrap_servers: broker.bootstrap_servers(),
-        ..settings(TANSU_CONSUMER_CONFIG)
+        ..settings(TEST_CONSUMER_CONFIG)
     };
     let producer: FutureProducer = producer_settings.producer_config(ACK_TIMEOUT_MS).create()?;
     let consumer: StreamConsumer = consumer_settings.consumer_config().create()?;

@@ -28,13 +28,16 @@ pub const SETTINGS: [(&str, &str); 9] = [
     ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512 (SDK default)"),
     ("sampling", "100% (parent-based always-on)"),
     (
-        "consumer fetch.wait.max.ms",
-        "10 (Tansu answers a fetch only when it expires)",
+        "broker",
+        "Apache Kafka 4.4.0, KRaft, one node (scripts/kafka-broker.sh, k8s/base/kafka/kraft.env)",
     ),
-    ("producer linger.ms / acks", "1 / all"),
     (
-        "producer batch.num.messages",
-        "1 (Tansu 0.6.0's memory engine fetches only from batch starts; see README)",
+        "producer linger.ms / acks / idempotence",
+        "1 / all / on (the suite's code; librdkafka defaults otherwise)",
+    ),
+    (
+        "consumer session.timeout.ms",
+        "6000 (test-support's TEST_CONSUMER_CONFIG; librdkafka defaults otherwise)",
     ),
     ("KAFKA_PUBLISH_TIMEOUT_MS", "5000"),
     ("INITIAL_STOCK", "1000000000 (so load never runs out of stock)"),
@@ -154,7 +157,7 @@ pub fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
         })
         .collect();
     times.push((
-        "tansu (broker)".to_owned(),
+        "kafka (broker)".to_owned(),
         stack
             .broker
             .pid()

@@ -8,8 +8,8 @@
 //!   is made, but the connection closes before eshop hears so (the ambiguous
 //!   failure eshop must undo);
 //! - at 55 s the broker is killed with SIGKILL and started again on its own
-//!   storage (Tansu's libsql engine, an SQLite file: topics, records and
-//!   committed offsets survive, as with any Kafka deployment that has disks).
+//!   log directory (topics, records and committed offsets survive, as with
+//!   any Kafka deployment that has disks).
 //!
 //! Then every order is reconciled: each accepted order charged, scheduled,
 //! its stock reserved and emailed once; nothing left of a failed one.
@@ -37,7 +37,7 @@ const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const BROKER_STORAGE: &str = "target/bench/soak-broker";
 
 pub async fn run() -> anyhow::Result<ExitCode> {
-    // A fresh broker file each run: the reconciliation counts this run's orders.
+    // A fresh log directory each run: the reconciliation counts this run's orders.
     let _ = std::fs::remove_dir_all(BROKER_STORAGE);
     std::fs::create_dir_all(BROKER_STORAGE)?;
     let mut stack = Stack::start_with(StackOptions {

@@ -126,7 +126,6 @@ pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
         .set("bootstrap.servers", stack.broker.bootstrap_servers())
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
         .create()
         .expect("consumer");
     reader.subscribe(&["eshop-topic.dlq"]).expect("subscribe");
@@ -137,12 +136,10 @@ pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
         .detach()
 }
 
-/// A producer on the stack's broker with the settings Tansu needs, for records the tests write themselves.
+/// A producer on the stack's broker with librdkafka's defaults, for records the tests write themselves.
 pub fn producer(stack: &Stack) -> FutureProducer {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", stack.broker.bootstrap_servers());
-    for (key, value) in messaging::parse_overrides(test_support::TANSU_PRODUCER_CONFIG).expect("property=value pairs") {
-        config.set(key, value);
-    }
-    config.create().expect("producer")
+    ClientConfig::new()
+        .set("bootstrap.servers", stack.broker.bootstrap_servers())
+        .create()
+        .expect("producer")
 }
