@@ -160,7 +160,10 @@ pub fn read_trace(body: &str, trace_id: &str) -> Result<Vec<SpanRecord>, ReadErr
     let response: Response = serde_json::from_str(body).map_err(|err| ReadError::Malformed(err.to_string()))?;
     // A 400 (a malformed id) or 500 says more than "no such trace".
     if let Some(error) = response.errors.iter().flatten().find(|error| error.code != 404) {
-        return Err(ReadError::Malformed(format!("Jaeger answered {}: {}", error.code, error.msg)));
+        return Err(ReadError::Malformed(format!(
+            "Jaeger answered {}: {}",
+            error.code, error.msg
+        )));
     }
     let wanted = normalize(trace_id);
     let trace = response

@@ -19,7 +19,11 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 fn span(id: &str, parent: Option<&str>, process: &str, operation: &str, kind: &str, follows: Option<&str>) -> Value {
     let mut references = Vec::new();
     if let Some(parent) = parent {
-        let ref_type = if follows == Some(parent) { "FOLLOWS_FROM" } else { "CHILD_OF" };
+        let ref_type = if follows == Some(parent) {
+            "FOLLOWS_FROM"
+        } else {
+            "CHILD_OF"
+        };
         references.push(json!({ "refType": ref_type, "traceID": TRACE, "spanID": parent }));
     }
     if let Some(follows) = follows.filter(|follows| Some(*follows) != parent) {

@@ -223,7 +223,8 @@ fn not_found_and_malformed_answers_are_told_apart() {
 /// Jaeger 2.13's answers for a trace it does not hold: 404 from both APIs,
 /// with a JSON body (sent as text/plain); `/api/traces` has `"data": null`.
 const V3_NOT_FOUND: &str = r#"{"error":{"httpCode":404,"message":"No traces found"}}"#;
-const V1_NOT_FOUND: &str = r#"{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}"#;
+const V1_NOT_FOUND: &str =
+    r#"{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}"#;
 
 /// A Jaeger stand-in on loopback serving the given v3 and v1 bodies with 200 (None: 404 as a server without that API).
 async fn jaeger(v3: Option<String>, v1: Option<String>) -> SocketAddr {
@@ -279,7 +280,11 @@ fn v1_document() -> String {
             // CHILD_OF reference into FOLLOWS_FROM instead of adding one.
             let mut references = Vec::new();
             if let Some(parent) = parent {
-                let ref_type = if *link == Some(*parent) { "FOLLOWS_FROM" } else { "CHILD_OF" };
+                let ref_type = if *link == Some(*parent) {
+                    "FOLLOWS_FROM"
+                } else {
+                    "CHILD_OF"
+                };
                 references.push(json!({ "refType": ref_type, "traceID": TRACE, "spanID": span_id(parent) }));
             }
             if let Some(link) = link.filter(|link| Some(link) != parent.as_ref()) {
