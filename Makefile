@@ -1,6 +1,6 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
 .PHONY: help build run smoke test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
-	deploy undeploy checkout jaeger verify-trace bench bench-micro soak cluster cluster-down
+	deploy undeploy checkout jaeger verify-trace install-jaeger install-otelcol observability-tools check-observability bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
 SERVICES := eshop inventory billing delivery notification kafka-consumer
@@ -46,7 +46,18 @@ run: broker ## Run the broker, six services and the trace view; Ctrl-C stops all
 smoke: broker build ## make run's smoke test: start it, check out once, see the whole trace, Ctrl-C [KAFKA=tansu]
 	@scripts/smoke-run.sh $(KAFKA)
 
-test: kafka prometheus build check-manifests smoke ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
+install-jaeger: ## Build Jaeger v2 once with Go, for the tests (reused afterwards)
+	@scripts/install-jaeger.sh >/dev/null
+
+install-otelcol: ## Build the project's OpenTelemetry Collector once with the Collector Builder (again when its manifest changes)
+	@scripts/install-otelcol.sh >/dev/null
+
+observability-tools: install-jaeger install-otelcol
+
+check-observability: observability-tools ## Load the Compose and Kubernetes Collector and Jaeger configs into the real programs (validate)
+	@scripts/check-observability.sh
+
+test: kafka prometheus observability-tools build check-manifests check-observability smoke ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
 	$(CARGO) test --workspace --locked
 
 check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references

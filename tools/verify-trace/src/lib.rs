@@ -11,8 +11,13 @@
 //!
 //! The older `GET /api/traces/{id}` (Jaeger v1's UI API, still served by v2):
 //! `data[]` holds traces, each with `spans[]` and `processes`; a span names its
-//! process by `processID`, its kind in the `span.kind` tag, its parent as a
-//! `CHILD_OF` reference and its links as `FOLLOWS_FROM` ones.
+//! process by `processID`, its kind in the `span.kind` tag, its parent as its
+//! first reference and its links as `FOLLOWS_FROM` ones. The parent reference
+//! is `CHILD_OF` unless a link names the parent too: Jaeger's OTLP translation
+//! then keeps one reference, typed `FOLLOWS_FROM` (so a CONSUMER span whose
+//! parent and link are the PRODUCER has that one reference, no `CHILD_OF`).
+//! A trace Jaeger does not hold is a 404 with `"data": null` and
+//! `"errors": [{"code": 404, "msg": "trace not found"}]`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,10 +72,19 @@ pub fn read_trace_v3(body: &str, trace_id: &str) -> Result<Vec<SpanRecord>, Read
 
 #[derive(Debug, Deserialize)]
 pub struct Response {
+    /// `null` (not absent, not `[]`) when Jaeger has no such trace.
     #[serde(default)]
-    pub data: Vec<JaegerTrace>,
+    pub data: Option<Vec<JaegerTrace>>,
     #[serde(default)]
-    pub errors: Option<Vec<serde_json::Value>>,
+    pub errors: Option<Vec<V1Error>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct V1Error {
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub msg: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,16 +158,24 @@ impl std::fmt::Display for ReadError {
 /// The spans of trace `trace_id` in a `GET /api/traces/{id}` body.
 pub fn read_trace(body: &str, trace_id: &str) -> Result<Vec<SpanRecord>, ReadError> {
     let response: Response = serde_json::from_str(body).map_err(|err| ReadError::Malformed(err.to_string()))?;
+    // A 400 (a malformed id) or 500 says more than "no such trace".
+    if let Some(error) = response.errors.iter().flatten().find(|error| error.code != 404) {
+        return Err(ReadError::Malformed(format!(
+            "Jaeger answered {}: {}",
+            error.code, error.msg
+        )));
+    }
     let wanted = normalize(trace_id);
     let trace = response
         .data
         .into_iter()
+        .flatten()
         .find(|trace| normalize(&trace.trace_id) == wanted)
         .ok_or_else(|| ReadError::NotFound(trace_id.to_owned()))?;
     Ok(trace.spans.iter().map(|span| record(span, &trace.processes)).collect())
 }
 
-/// Jaeger drops leading zeros from ids; the suite writes 32 (trace) or 16 (span) hex digits.
+/// Jaeger v1 dropped leading zeros from ids (v2 keeps them); the suite writes 32 (trace) or 16 (span) hex digits.
 fn normalize(id: &str) -> String {
     format!("{:0>32}", id.to_ascii_lowercase())
 }
@@ -182,12 +204,11 @@ fn record(span: &JaegerSpan, processes: &HashMap<String, Process>) -> SpanRecord
         .get("otel.status_description")
         .and_then(AttributeValue::as_str)
         .unwrap_or_default();
+    // The first reference is the parent, whatever its type (see the module's doc).
     let parent = span
         .references
-        .iter()
-        .find(|reference| {
-            reference.ref_type == "CHILD_OF" && normalize(&reference.trace_id) == normalize(&span.trace_id)
-        })
+        .first()
+        .filter(|reference| normalize(&reference.trace_id) == normalize(&span.trace_id))
         .map(|reference| span_id(&reference.span_id));
     SpanRecord {
         trace_id: normalize(&span.trace_id),

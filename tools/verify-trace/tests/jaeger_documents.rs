@@ -1,6 +1,8 @@
 //! verify-trace's reading of Jaeger's JSON and its verdict, on documents shaped the way
 //! Jaeger's `GET /api/traces/{id}` shapes them: `data[].spans` with `CHILD_OF` and
 //! `FOLLOWS_FROM` references, `processes`, and Envoy's sidecar spans in between.
+//! The shapes were checked against a real Jaeger 2.13 (services/eshop/tests/
+//! through_collector_to_jaeger.rs reads a checkout from one).
 
 use otlp_sink::{SpanKind, SpanStatus};
 use serde_json::{Value, json};
@@ -9,14 +11,22 @@ use verify_trace::{ReadError, read_trace};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-/// One span as Jaeger returns it. Ids are given short; Jaeger writes them
-/// without leading zeros, which the reader must pad back.
+/// One span as Jaeger returns it. Ids are given short, as Jaeger v1 wrote
+/// them (without leading zeros; v2 keeps them), which the reader must pad back.
+/// The references as Jaeger's OTLP translation makes them: the parent first,
+/// `CHILD_OF`, unless a link names the parent too: then that one reference is
+/// `FOLLOWS_FROM` and there is no `CHILD_OF` (the consumer's case).
 fn span(id: &str, parent: Option<&str>, process: &str, operation: &str, kind: &str, follows: Option<&str>) -> Value {
     let mut references = Vec::new();
     if let Some(parent) = parent {
-        references.push(json!({ "refType": "CHILD_OF", "traceID": TRACE, "spanID": parent }));
+        let ref_type = if follows == Some(parent) {
+            "FOLLOWS_FROM"
+        } else {
+            "CHILD_OF"
+        };
+        references.push(json!({ "refType": ref_type, "traceID": TRACE, "spanID": parent }));
     }
-    if let Some(follows) = follows {
+    if let Some(follows) = follows.filter(|follows| Some(*follows) != parent) {
         references.push(json!({ "refType": "FOLLOWS_FROM", "traceID": TRACE, "spanID": follows }));
     }
     json!({
@@ -234,7 +244,10 @@ fn error_tags_missing_traces_and_other_documents() {
         read_trace(&document(checkout_spans()), "1234"),
         Err(ReadError::NotFound("1234".into()))
     );
-    let empty = json!({ "data": [], "errors": [{ "code": 404, "msg": "trace not found" }] }).to_string();
-    assert!(matches!(read_trace(&empty, TRACE), Err(ReadError::NotFound(_))));
+    // Jaeger 2.13's 404: data is null, not an empty list.
+    let not_found = r#"{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}"#;
+    assert_eq!(read_trace(not_found, TRACE), Err(ReadError::NotFound(TRACE.into())));
+    let bad_id = r#"{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":400,"msg":"strconv.ParseUint: parsing \"xyz\": invalid syntax"}]}"#;
+    assert!(matches!(read_trace(bad_id, "xyz"), Err(ReadError::Malformed(why)) if why.contains("400")));
     assert!(matches!(read_trace("<html>", TRACE), Err(ReadError::Malformed(_))));
 }

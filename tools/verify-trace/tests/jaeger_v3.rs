@@ -1,8 +1,10 @@
 //! verify-trace against Jaeger v2's `GET /api/v3/traces/{id}` (OTLP JSON, the way
 //! Jaeger writes it: hex ids, span kinds and status codes as numbers, 64-bit
-//! integers as strings, `{"error": ...}` with 404 for a trace it does not have),
-//! read directly and through the binary against a real HTTP server, including
-//! the fallback to `/api/traces/{id}` when the v3 API is absent.
+//! integers as strings, `{"error": ...}` with 404 for a trace it does not have
+//! and 400 for an id it cannot parse), read directly and through the binary
+//! against a real HTTP server, including the fallback to `/api/traces/{id}`
+//! when the v3 API is absent. The bodies are shaped as a real Jaeger 2.13
+//! answered (services/eshop/tests/through_collector_to_jaeger.rs runs one).
 
 use std::{net::SocketAddr, process::Command};
 
@@ -195,7 +197,7 @@ fn a_consumer_without_its_link_or_a_missing_service_is_reported() {
 
 #[test]
 fn not_found_and_malformed_answers_are_told_apart() {
-    let not_found = r#"{"error":{"httpCode":404,"message":"trace not found"}}"#;
+    let not_found = V3_NOT_FOUND;
     assert_eq!(
         read_trace_v3(not_found, TRACE),
         Err(ReadError::NotFound(TRACE.to_owned()))
@@ -209,26 +211,38 @@ fn not_found_and_malformed_answers_are_told_apart() {
         read_trace_v3(r#"{"error":{"httpCode":500,"message":"storage down"}}"#, TRACE),
         Err(ReadError::Malformed(why)) if why.contains("storage down")
     ));
+    assert!(matches!(
+        read_trace_v3(
+            r#"{"error":{"httpCode":400,"message":"malformed parameter trace_id: strconv.ParseUint: parsing \"xyz\": invalid syntax"}}"#,
+            "xyz"
+        ),
+        Err(ReadError::Malformed(why)) if why.contains("400")
+    ));
 }
 
-/// A Jaeger stand-in on loopback serving the given v3 and v1 bodies (None: 404 as a server without that API).
+/// Jaeger 2.13's answers for a trace it does not hold: 404 from both APIs,
+/// with a JSON body (sent as text/plain); `/api/traces` has `"data": null`.
+const V3_NOT_FOUND: &str = r#"{"error":{"httpCode":404,"message":"No traces found"}}"#;
+const V1_NOT_FOUND: &str =
+    r#"{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":404,"msg":"trace not found"}]}"#;
+
+/// A Jaeger stand-in on loopback serving the given v3 and v1 bodies with 200 (None: 404 as a server without that API).
 async fn jaeger(v3: Option<String>, v1: Option<String>) -> SocketAddr {
+    let ok = |body: Option<String>| body.map(|body| (StatusCode::OK, body));
+    jaeger_answering(ok(v3), ok(v1)).await
+}
+
+/// A Jaeger stand-in on loopback answering each API with a status and body (None: 404 as a server without that API).
+async fn jaeger_answering(v3: Option<(StatusCode, String)>, v1: Option<(StatusCode, String)>) -> SocketAddr {
+    let absent = || (StatusCode::NOT_FOUND, "404 page not found".to_owned());
     let router = Router::new()
         .route(
             "/api/v3/traces/{id}",
-            get(move || async move {
-                v3.map_or((StatusCode::NOT_FOUND, "404 page not found".to_owned()), |b| {
-                    (StatusCode::OK, b)
-                })
-            }),
+            get(move || async move { v3.unwrap_or_else(absent) }),
         )
         .route(
             "/api/traces/{id}",
-            get(move || async move {
-                v1.map_or((StatusCode::NOT_FOUND, "404 page not found".to_owned()), |b| {
-                    (StatusCode::OK, b)
-                })
-            }),
+            get(move || async move { v1.unwrap_or_else(absent) }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -262,11 +276,18 @@ fn v1_document() -> String {
         .iter()
         .enumerate()
         .map(|(i, (id, parent, service, name, kind, link))| {
+            // As Jaeger translates OTLP: a link to the parent turns the parent's
+            // CHILD_OF reference into FOLLOWS_FROM instead of adding one.
             let mut references = Vec::new();
             if let Some(parent) = parent {
-                references.push(json!({ "refType": "CHILD_OF", "traceID": TRACE, "spanID": span_id(parent) }));
+                let ref_type = if *link == Some(*parent) {
+                    "FOLLOWS_FROM"
+                } else {
+                    "CHILD_OF"
+                };
+                references.push(json!({ "refType": ref_type, "traceID": TRACE, "spanID": span_id(parent) }));
             }
-            if let Some(link) = link {
+            if let Some(link) = link.filter(|link| Some(link) != parent.as_ref()) {
                 references.push(json!({ "refType": "FOLLOWS_FROM", "traceID": TRACE, "spanID": span_id(link) }));
             }
             let kind = ["", "internal", "server", "client", "producer", "consumer"][usize::from(*kind)];
@@ -304,4 +325,16 @@ async fn the_binary_falls_back_to_api_traces_when_v3_is_absent() {
 
     let (code, output) = verify(jaeger(None, None).await).await;
     assert_eq!(code, Some(2), "{output}");
+}
+
+#[tokio::test]
+async fn a_trace_jaeger_does_not_hold_is_reported_as_missing_by_both_apis() {
+    let not_found = |body: &str| Some((StatusCode::NOT_FOUND, body.to_owned()));
+    let (code, output) = verify(jaeger_answering(not_found(V3_NOT_FOUND), not_found(V1_NOT_FOUND)).await).await;
+    assert_eq!(code, Some(2), "{output}");
+    assert_eq!(
+        output.matches(&format!("Jaeger has no trace {TRACE}")).count(),
+        2,
+        "both answers read as 'no such trace', not as malformed documents: {output}"
+    );
 }
