@@ -50,12 +50,12 @@ pub async fn until_drained(stack: &Stack) -> anyhow::Result<()> {
 
 fn records_behind(reader: &BaseConsumer) -> anyhow::Result<i64> {
     let mut list = TopicPartitionList::new();
-    for partition in 0..PARTITIONS as i32 {
+    for partition in 0..PARTITIONS {
         list.add_partition(TOPIC, partition);
     }
     let committed = reader.committed_offsets(list, ASK_TIMEOUT)?;
     let mut behind = 0;
-    for partition in 0..PARTITIONS as i32 {
+    for partition in 0..PARTITIONS {
         let (_, end) = reader.fetch_watermarks(TOPIC, partition, ASK_TIMEOUT)?;
         let done = match committed.find_partition(TOPIC, partition).map(|p| p.offset()) {
             Some(Offset::Offset(next)) => next,
