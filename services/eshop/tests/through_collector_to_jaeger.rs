@@ -187,6 +187,24 @@ impl Drop for Program {
     }
 }
 
+/// The config copies and Prometheus' storage; removed when the test ends,
+/// failed or not. Declared before the programs, so dropped after they are killed.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("eshop-tracing-observability-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn collect(stream: impl AsyncRead + Unpin, logs: Arc<Mutex<Vec<String>>>) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -255,8 +273,8 @@ fn now_millis() -> u128 {
 async fn a_checkout_reaches_jaeger_through_the_collector_and_its_rates_reach_the_monitor_tab() {
     let root = repo_root();
     let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_else(|err| panic!("read {path}: {err}"));
-    let scratch = std::env::temp_dir().join(format!("eshop-tracing-observability-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).expect("a scratch directory");
+    let scratch = Scratch::new();
+    let scratch = &scratch.0;
     let write = |name: &str, text: String| {
         let path = scratch.join(name);
         std::fs::write(&path, text).expect("write a config copy");
@@ -609,7 +627,4 @@ async fn a_checkout_reaches_jaeger_through_the_collector_and_its_rates_reach_the
         latencies.iter().any(|latency| *latency > 0.0),
         "eshop's P95 latency in Jaeger's Monitor API: HTTP {status} {body:.500}"
     );
-
-    drop(stack);
-    let _ = std::fs::remove_dir_all(&scratch);
 }
