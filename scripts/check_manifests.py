@@ -1050,6 +1050,32 @@ class Manifests:
                 if why := cluster_id_problem(value):
                     self.problem(f"{where} environment", f"CLUSTER_ID {value!r}: {why}")
 
+    def check_pinned_versions(self) -> None:
+        """The images run the versions make test runs: Kafka from scripts/kafka/pom.xml,
+        Jaeger from scripts/install-jaeger.sh, the Collector from its builder manifest."""
+        def pinned(relative: str, pattern: str) -> str | None:
+            match = re.search(pattern, (ROOT / relative).read_text(), re.M)
+            return match.group(1) if match else None
+        wanted = {
+            "apache/kafka": ("scripts/kafka/pom.xml", pinned("scripts/kafka/pom.xml", r"<kafka\.version>([^<]+)<")),
+            "jaegertracing/jaeger": ("scripts/install-jaeger.sh", pinned("scripts/install-jaeger.sh", r'^JAEGER_VERSION="\$\{JAEGER_VERSION:-([^}]+)\}"')),
+            "otel/opentelemetry-collector-contrib": ("docker/observability/otelcol-builder.yaml",
+                                                     pinned("docker/observability/otelcol-builder.yaml", r"^\s+version:\s*(\S+)")),
+        }
+        images = [(self.where(doc), c.get("image", "")) for doc in self.workloads()
+                  for c in (pod_spec(doc) or {}).get("containers", []) + (pod_spec(doc) or {}).get("initContainers", [])]
+        if self.mode == "sidecar":
+            images += [(f"docker/compose.yaml service {svc}", spec.get("image", ""))
+                       for svc, spec in self.compose.get("services", {}).items()]
+        for where, image in images:
+            repository, _, tag = image.rpartition(":")
+            if repository in wanted:
+                source, version = wanted[repository]
+                if version is None:
+                    self.problem(source, f"no version found for {repository}")
+                elif tag != version:
+                    self.problem(where, f"{image}: make test runs {repository.split('/')[-1]} {version} ({source}); pin the image to the same version")
+
     def run(self) -> list[str]:
         self.check_schemas()
         self.expand_env_from()
@@ -1069,6 +1095,7 @@ class Manifests:
         self.check_jaeger()
         self.check_kind_config()
         self.check_observability()
+        self.check_pinned_versions()
         if self.mode == "sidecar":
             self.check_compose()
             self.check_dockerfile()
@@ -1374,6 +1401,8 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
         "Prometheus target missing": lambda inputs: inputs.files["observability/prometheus.yml"]["scrape_configs"][0]["static_configs"][0].update(targets=["otel-collector:8890"]),
         "ConfigMap not found": file("base/jaeger/jaeger.yaml", lambda d: find(d, "Deployment", "jaeger")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="jaeger-cfg")),
         "GNU-only realpath in a script": lambda inputs: inputs.scripts.update({"scripts/deploy-kustomization.sh": inputs.scripts["scripts/deploy-kustomization.sh"] + '\nbase=$(realpath --relative-to="$out" "$manifests")\n'}),
+        "Compose Kafka image not the tested version": lambda inputs: inputs.compose["services"]["kafka"].update(image="apache/kafka:4.1.0"),
+        "Kubernetes Jaeger image not the tested version": file("base/jaeger/jaeger.yaml", lambda d: container(d, "Deployment", "jaeger").update(image="jaegertracing/jaeger:2.15.0")),
         "kind load docker-image in a script": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + '\nkind load docker-image --name "$CLUSTER_NAME" eshop-tracing/eshop:0.1.0\n'}),
         "shell script shellcheck flags": lambda inputs: inputs.scripts.update({"scripts/cluster.sh": inputs.scripts["scripts/cluster.sh"] + "\nrm -rf $UNQUOTED/*\n"}),
     }
