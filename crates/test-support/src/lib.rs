@@ -7,6 +7,7 @@
 mod app;
 mod broker;
 mod process;
+mod programs;
 mod proxy;
 mod signal;
 mod stack;
@@ -16,6 +17,7 @@ mod trace;
 pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, PARTITIONS, TOPICS, kafka_launcher, kraft_settings};
 pub use process::{ServiceProcess, binary_path};
+pub use programs::{installed_program, repo_root};
 pub use proxy::{Fault, FlakyProxy};
 pub use stack::{Stack, StackOptions, TEST_CONSUMER_CONFIG};
 pub use tls::{HttpsServer, TestCa};

@@ -10,19 +10,12 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use test_support::{ServiceProcess, Stack, WAIT};
+use test_support::{ServiceProcess, Stack, WAIT, installed_program};
 use tokio::process::{Child, Command};
 
-/// `PROMETHEUS_BIN`, else `prometheus` where Debian's package puts it, else on PATH.
+/// The Prometheus `scripts/install-prometheus.sh` installed (`PROMETHEUS_BIN` overrides it).
 fn prometheus_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PROMETHEUS_BIN") {
-        return PathBuf::from(path);
-    }
-    let debian = PathBuf::from("/usr/bin/prometheus");
-    if debian.exists() {
-        return debian;
-    }
-    PathBuf::from("prometheus")
+    installed_program("install-prometheus.sh")
 }
 
 /// A Prometheus on a free port with exemplar storage on, scraping `targets` every second.

@@ -21,7 +21,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use test_support::{ServiceProcess, Stack, StackOptions};
+use test_support::{ServiceProcess, Stack, StackOptions, installed_program, repo_root};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncRead, BufReader},
     process::{Child, Command},
@@ -33,70 +33,18 @@ const CALLER_SPAN_ID: &str = "1f2e3d4c5b6a7988";
 /// span-metric flushes before a rate is above zero, on a machine shared with builds.
 const WAIT: Duration = Duration::from_secs(120);
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .map(|cache| cache.join("eshop-tracing"))
-}
-
-/// `var`, else `installed` under the cache directory the install script fills, else `name` on PATH.
-fn binary(var: &str, installed: Option<String>, name: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return PathBuf::from(path);
-    }
-    if let (Some(cache), Some(installed)) = (cache_dir(), installed) {
-        let path = cache.join(installed);
-        if path.exists() {
-            return path;
-        }
-    }
-    PathBuf::from(name)
-}
-
-/// Must match scripts/install-jaeger.sh's JAEGER_VERSION.
-const JAEGER_VERSION: &str = "2.13.0";
-/// Must match scripts/install-otelcol.sh's BUILDER_VERSION.
-const OTELCOL_BUILDER_VERSION: &str = "v0.165.0";
-
+/// The programs `make test` installed: each install script prints its binary's
+/// path (and honours `JAEGER_BIN`, `OTELCOL_BIN`, `PROMETHEUS_BIN`).
 fn jaeger_binary() -> PathBuf {
-    binary(
-        "JAEGER_BIN",
-        Some(format!("jaeger-{JAEGER_VERSION}/bin/jaeger")),
-        "jaeger",
-    )
+    installed_program("install-jaeger.sh")
 }
 
-/// The collector built from the current builder manifest: install-otelcol.sh
-/// keys its cache directory by the first 12 hex digits of the manifest's SHA-256.
 fn otelcol_binary() -> PathBuf {
-    let manifest = repo_root().join("docker/observability/otelcol-builder.yaml");
-    let key = std::process::Command::new("sha256sum")
-        .arg(&manifest)
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|sum| sum.get(..12).map(str::to_owned));
-    binary(
-        "OTELCOL_BIN",
-        key.map(|key| format!("otelcol-{OTELCOL_BUILDER_VERSION}-{key}/bin/otelcol-eshop")),
-        "otelcol-eshop",
-    )
+    installed_program("install-otelcol.sh")
 }
 
 fn prometheus_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("PROMETHEUS_BIN") {
-        return PathBuf::from(path);
-    }
-    let debian = PathBuf::from("/usr/bin/prometheus");
-    if debian.exists() {
-        return debian;
-    }
-    PathBuf::from("prometheus")
+    installed_program("install-prometheus.sh")
 }
 
 /// `N` distinct free loopback ports: all are held until all are found, so none comes back twice.
