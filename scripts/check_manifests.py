@@ -855,7 +855,9 @@ class Manifests:
                 with tempfile.TemporaryDirectory() as folder:
                     copy_path = Path(folder) / Path(script).name
                     copy_path.write_text(text)
-                    result = subprocess.run([shellcheck, "--format=gcc", "--shell=bash", str(copy_path)], capture_output=True, text=True)
+                    # -x from the repository's root: scripts that source scripts/lib/*.sh name it relative to the root.
+                    result = subprocess.run([shellcheck, "--format=gcc", "--shell=bash", "-x", str(copy_path)],
+                                            capture_output=True, text=True, cwd=ROOT)
                 _SHELLCHECK[(script, text)] = [line.split(":", 1)[1] if ":" in line else line for line in result.stdout.splitlines()]
             for line in _SHELLCHECK[(script, text)]:
                 self.problem(script, line)

@@ -28,12 +28,10 @@ ISTIO_HUB="${ISTIO_HUB:-docker.io/istio}"
 ISTIOCTL_ROOT="${ISTIOCTL_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/istioctl-${ISTIO_VERSION}-${ISTIO_MODULE_VERSION##*-}}"
 bin="$ISTIOCTL_ROOT/bin/istioctl"
 
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-
-command -v go >/dev/null || { echo "error: go is not installed (needed to build istioctl $ISTIO_VERSION)" >&2; exit 1; }
+# shellcheck source=scripts/lib/go-install.sh
+. "$(dirname "$0")/lib/go-install.sh"
+reuse_installed "$bin"
+require_go "istioctl $ISTIO_VERSION"
 echo "installing istioctl $ISTIO_VERSION ($ISTIO_MODULE_VERSION) into $ISTIOCTL_ROOT (10 to 20 minutes on 2 busy cores, once)" >&2
 pkg=istio.io/istio/pkg/version
 ldflags="-s -w -X $pkg.buildVersion=$ISTIO_VERSION -X $pkg.buildTag=$ISTIO_VERSION -X $pkg.buildHub=$ISTIO_HUB"
@@ -42,7 +40,7 @@ ldflags="$ldflags -X $pkg.buildGitRevision=${ISTIO_MODULE_VERSION##*-} -X $pkg.b
 # leaves a binary that this script would then trust.
 tmp="$ISTIOCTL_ROOT.tmp.$$"
 trap 'rm -rf "$tmp"' EXIT
-GOBIN="$tmp/bin" go install -ldflags "$ldflags" "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_MODULE_VERSION" >&2
+GOBIN="$tmp/bin" "$go" install -ldflags "$ldflags" "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_MODULE_VERSION" >&2
 mkdir -p "$ISTIOCTL_ROOT"
 rm -rf "${ISTIOCTL_ROOT:?}/bin"
 mv "$tmp/bin" "$ISTIOCTL_ROOT/bin"

@@ -24,23 +24,10 @@ JAEGER_MODULE_VERSION="${JAEGER_MODULE_VERSION:-v1.76.0}"
 JAEGER_ROOT="${JAEGER_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/jaeger-${JAEGER_VERSION}}"
 bin="$JAEGER_ROOT/bin/jaeger"
 
-if [ -n "${JAEGER_BIN:-}" ] && [ -x "$JAEGER_BIN" ]; then
-  echo "$JAEGER_BIN"
-  exit 0
-fi
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-
-go="$(command -v go || true)"
-if [ -z "$go" ] && [ -x /usr/local/go/bin/go ]; then
-  go=/usr/local/go/bin/go
-fi
-if [ -z "$go" ]; then
-  echo "install-jaeger: no go toolchain on PATH (or /usr/local/go/bin); install Go >= 1.24 or set JAEGER_BIN" >&2
-  exit 1
-fi
+# shellcheck source=scripts/lib/go-install.sh
+. "$(dirname "$0")/lib/go-install.sh"
+reuse_installed "$bin" "${JAEGER_BIN:-}"
+require_go "Jaeger $JAEGER_VERSION (or set JAEGER_BIN)"
 
 echo "building jaeger $JAEGER_VERSION (module $JAEGER_MODULE_VERSION) into $JAEGER_ROOT (a few minutes, once)" >&2
 module_dir="$("$go" mod download -json "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" |

@@ -13,18 +13,16 @@ KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"
 KUSTOMIZE_ROOT="${KUSTOMIZE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/kustomize-${KUSTOMIZE_VERSION}}"
 bin="$KUSTOMIZE_ROOT/bin/kustomize"
 
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-
-command -v go >/dev/null || { echo "error: go is not installed (needed to build kustomize $KUSTOMIZE_VERSION)" >&2; exit 1; }
+# shellcheck source=scripts/lib/go-install.sh
+. "$(dirname "$0")/lib/go-install.sh"
+reuse_installed "$bin"
+require_go "kustomize $KUSTOMIZE_VERSION"
 echo "installing kustomize $KUSTOMIZE_VERSION into $KUSTOMIZE_ROOT (about a minute, once)" >&2
 # Built into a scratch folder and moved in place, so an interrupted build never
 # leaves a binary that this script would then trust.
 tmp="$KUSTOMIZE_ROOT.tmp.$$"
 trap 'rm -rf "$tmp"' EXIT
-GOBIN="$tmp/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+GOBIN="$tmp/bin" "$go" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
 mkdir -p "$KUSTOMIZE_ROOT"
 rm -rf "${KUSTOMIZE_ROOT:?}/bin"
 mv "$tmp/bin" "$KUSTOMIZE_ROOT/bin"

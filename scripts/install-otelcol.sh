@@ -18,26 +18,10 @@ key="$(sha256sum <"$manifest" | cut -c1-12)"
 OTELCOL_ROOT="${OTELCOL_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/otelcol-${BUILDER_VERSION}-${key}}"
 bin="$OTELCOL_ROOT/bin/otelcol-eshop"
 
-if [ -n "${OTELCOL_BIN:-}" ] && [ -x "$OTELCOL_BIN" ]; then
-  echo "$OTELCOL_BIN"
-  exit 0
-fi
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-
-go="$(command -v go || true)"
-if [ -z "$go" ] && [ -x /usr/local/go/bin/go ]; then
-  go=/usr/local/go/bin/go
-fi
-if [ -z "$go" ]; then
-  echo "install-otelcol: no go toolchain on PATH (or /usr/local/go/bin); install Go >= 1.26 or set OTELCOL_BIN" >&2
-  exit 1
-fi
-# The builder runs `go` itself, by name.
-PATH="$(dirname "$go"):$PATH"
-export PATH
+# shellcheck source=scripts/lib/go-install.sh
+. scripts/lib/go-install.sh
+reuse_installed "$bin" "${OTELCOL_BIN:-}"
+require_go "the Collector (or set OTELCOL_BIN)"
 
 builder_root="${XDG_CACHE_HOME:-$HOME/.cache}/eshop-tracing/otelcol-builder-${BUILDER_VERSION}"
 builder="$builder_root/bin/builder"
