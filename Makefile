@@ -57,7 +57,7 @@ observability-tools: install-jaeger install-otelcol
 check-observability: observability-tools ## Load the Compose and Kubernetes Collector and Jaeger configs into the real programs (validate)
 	@scripts/check-observability.sh
 
-test: kafka prometheus observability-tools build check-manifests check-observability smoke ## Unit, fault, end-to-end trace and metrics tests, and the offline manifest checks
+test: kafka prometheus observability-tools build check-manifests check-observability smoke ## Unit, fault and end-to-end tests on Apache Kafka, Jaeger, the Collector and Prometheus; smoke; manifest checks
 	$(CARGO) test --workspace --locked
 
 check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references
