@@ -32,12 +32,12 @@ pub const PARTITIONS: i32 = 3;
 
 /// The launcher script, found from this crate's source folder.
 pub fn kafka_launcher() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-broker.sh")
+    crate::repo_root().join("scripts/kafka-broker.sh")
 }
 
 /// `k8s/base/kafka/kraft.env`: the KRaft settings the launcher, Compose and Kubernetes read.
 pub fn kraft_settings() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/kafka/kraft.env")
+    crate::repo_root().join("k8s/base/kafka/kraft.env")
 }
 
 /// An Apache Kafka broker and controller on free loopback ports, with its log
