@@ -9,11 +9,13 @@
 
 use std::{path::PathBuf, time::Duration};
 
+#[cfg(feature = "grpc")]
 use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
 
 /// PEM file of a CA the OTLP exporters trust besides the system's roots; the
 /// `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_CERTIFICATE` forms override it per signal.
 pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+#[cfg(feature = "grpc")]
 const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// The specification's default export timeout.
@@ -118,6 +120,7 @@ pub(crate) fn http_client(signal: Signal) -> Result<Option<reqwest::blocking::Cl
     .map_err(|err| invalid(err.to_string()))
 }
 
+#[cfg(feature = "grpc")]
 /// The gRPC exporter's TLS settings for an `https://` endpoint: the system's
 /// roots plus the configured CA (`None` for plain `http://`).
 pub(crate) fn grpc_tls_config(signal: Signal) -> Result<Option<ClientTlsConfig>, TlsConfigError> {
