@@ -17,6 +17,7 @@
 //! | [`logs`] | none | log lines and OTLP log records that carry the `trace_id` and `span_id` they belong to |
 //! | [`semconv`] | both | values the HTTP conventions normalise (`_OTHER`), bucket boundaries |
 //! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |
+//! | [`span`] | none | what a handler adds to its span (an attribute, a failure) |
 //!
 //! The services never touch propagators or carriers themselves: they go through
 //! these modules, so the trace contract lives in one place.
@@ -34,6 +35,7 @@ pub mod request_id;
 pub mod sampler;
 pub mod semconv;
 pub mod server;
+pub mod span;
 pub mod tls;
 pub mod untrusted;
 

@@ -162,8 +162,7 @@ async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, J
 }
 
 fn mark_span_error(message: &str) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    tracing::Span::current().set_status(opentelemetry::trace::Status::error(message.to_owned()));
+    telemetry::span::mark_error(&tracing::Span::current(), message);
 }
 
 /// Refunds an order's charge and remembers the order as cancelled.

@@ -11,7 +11,6 @@ use std::sync::LazyLock;
 use service_kit::{Json, Problem};
 use telemetry::metrics::{Counter, KeyValue};
 use tracing::Instrument as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
 
 use crate::{
@@ -98,7 +97,7 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
         return Err(CheckoutError::UndoBacklog);
     }
     let order_id = Uuid::new_v4();
-    tracing::Span::current().set_attribute("eshop.order.id", order_id.to_string());
+    telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.id", order_id.to_string());
     let mut sent = Vec::with_capacity(3);
     let outcome = place_order(state, order_id, order, &mut sent).await;
     if let Err(err) = &outcome {
