@@ -1429,14 +1429,14 @@ def self_test(pristine: Inputs) -> tuple[list[str], int]:
 ISTIOCTL = os.environ.get("ISTIOCTL", "istioctl")
 # `istioctl install -f` of each mode.
 OPERATORS = {"sidecar": "k8s/istio/istio-operator.yaml", "ambient": "k8s/overlays/ambient/istio-operator.yaml"}
-# Warnings of `istioctl analyze` that stay, each explained in the README
+# Warnings of `istioctl analyze` that stay, each explained in docs/kubernetes.md
 # ("What istioctl analyze still warns about"): (code, resource as analyze names it).
 # Any other warning fails the check, so a new one is fixed or explained, not missed.
 # manifest generate's warnings are keyed ("manifest-generate", operator file), line.
 EXPLAINED_WARNINGS: set[tuple] = set()
 
 
-# The smallest machine the README promises `make cluster` runs on: Docker with
+# The smallest machine docs/kubernetes.md promises `make cluster` runs on: Docker with
 # 2 CPUs and 4 GiB for the one kind node. The scheduler places a pod only where
 # its requests fit, so everything the node runs must request less than that.
 MIN_MACHINE = {"cpu": 2000, "memory": 4096}
@@ -1492,7 +1492,7 @@ def cluster_requests(mode: str, docs: list[dict], generated: list[dict]) -> str 
         cpu, memory = cpu + c, memory + m
     if cpu > MIN_MACHINE["cpu"] or memory > MIN_MACHINE["memory"]:
         return (f"[{mode}] make cluster's pods request {cpu:.0f}m CPU and {memory:.0f} MiB ({len(proxies)} Envoy proxies, kind's own pods "
-                f"included), more than the minimum machine the README names ({MIN_MACHINE['cpu']}m, {MIN_MACHINE['memory']} MiB): "
+                f"included), more than the minimum machine docs/kubernetes.md names ({MIN_MACHINE['cpu']}m, {MIN_MACHINE['memory']} MiB): "
                 "lower the requests (the operator files' values, the Deployments) or raise the minimum in both places")
     return None
 
@@ -1520,7 +1520,7 @@ def istio_checks(inputs: Inputs) -> tuple[list[str], list[str]]:
             for line in generated.stderr.strip().splitlines():
                 if (("manifest-generate", operator), line.strip()) not in EXPLAINED_WARNINGS:
                     problems.append(f"[{mode}] istioctl manifest generate -f {operator} warns: {line.strip()} "
-                                    "(fix it, or explain it in the README and EXPLAINED_WARNINGS)")
+                                    "(fix it, or explain it in docs/kubernetes.md and EXPLAINED_WARNINGS)")
             generated_docs = [d for d in load_all(generated.stdout) if d]
             mesh = next((d["data"]["mesh"] for d in generated_docs
                          if d.get("kind") == "ConfigMap" and name(d) == "istio" and namespace(d) == MESH_ROOT), None)
@@ -1548,7 +1548,7 @@ def istio_checks(inputs: Inputs) -> tuple[list[str], list[str]]:
                 code, level, origin = message.get("code"), message.get("level"), message.get("origin", "")
                 text = f"[{mode}] istioctl analyze {level} {code} {origin}: {message.get('message')}"
                 if level == "Error" or (level == "Warning" and (code, origin) not in EXPLAINED_WARNINGS):
-                    problems.append(text + ("" if level == "Error" else " (fix it, or explain it in the README and EXPLAINED_WARNINGS)"))
+                    problems.append(text + ("" if level == "Error" else " (fix it, or explain it in docs/kubernetes.md and EXPLAINED_WARNINGS)"))
                 elif level == "Warning":
                     notes.append(text)
             if analyzed.returncode != 0 and not any(m.get("level") == "Error" for m in messages):
@@ -1571,7 +1571,7 @@ def main() -> int:
         problems, count = self_test(inputs)
         note = f"; self-test: {count} deliberate breaks, {count - len(problems)} reported"
     for line in notes:
-        print(f"explained in the README: {line}")
+        print(f"explained in docs/kubernetes.md: {line}")
     for problem in problems:
         print(problem)
     print(f"{'FAILED' if problems else 'ok'}: {counts['sidecar']} objects (sidecar), {counts['ambient']} (ambient), rendered by kustomize; "

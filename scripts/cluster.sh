@@ -34,7 +34,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 require() {
   local tool
   for tool in docker kind kubectl cargo; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (see README, 'Run it in Kubernetes with Istio')"
+    command -v "$tool" >/dev/null || die "$tool is not installed (see docs/kubernetes.md, 'On a laptop: make cluster')"
   done
   # The istioctl of the pinned release: one on PATH if it is that version,
   # otherwise the one scripts/install-istioctl.sh builds (once, with Go).

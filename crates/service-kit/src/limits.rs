@@ -19,7 +19,8 @@ use crate::{
 };
 
 /// How long a request may run before it is answered 503. Above the longest
-/// checkout (see README, "Shutdown and the longest checkout").
+/// checkout (see docs/guarantees.md, "The longest checkout, and the grace
+/// period it needs").
 pub const REQUEST_TIMEOUT_MS: &str = "REQUEST_TIMEOUT_MS";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests served at once; one more is answered 503 with `Retry-After`

@@ -28,7 +28,8 @@ pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 /// On extraction the last propagator that finds a context wins. When a request
 /// carries both formats, the mesh has refreshed only its own one; Istio's
 /// current default provider is OpenTelemetry, so W3C comes last and wins. In a
-/// mesh on the Zipkin provider set `OTEL_PROPAGATORS=b3multi` (see README).
+/// mesh on the Zipkin provider set `OTEL_PROPAGATORS=b3multi` (see
+/// docs/trace.md, "Propagation behind Istio").
 pub const DEFAULT_PROPAGATORS: &str = "b3multi,tracecontext,baggage";
 
 /// An `OTEL_PROPAGATORS` entry this suite cannot honour.

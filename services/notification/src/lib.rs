@@ -44,7 +44,8 @@ impl Config {
 pub struct AppState {
     limits: ServerLimits,
     /// The oldest records are forgotten when full: a redelivery of an order
-    /// that old would be emailed again (see README, "Guarantees and limits").
+    /// that old would be emailed again (see docs/guarantees.md, "The limits that
+    /// come with the bounds").
     sent: Arc<Mutex<OrderTable<SentEmail>>>,
 }
 

@@ -1,4 +1,4 @@
-//! bench and soak: the figures behind the README's "What tracing costs" section.
+//! bench and soak: the figures behind docs/benchmarks.md (what tracing costs, and whether anything is lost).
 //!
 //! Run through the Makefile, which builds release binaries first:
 //!   make bench   (bench bench: throughput with tracing on and off, one HTTP hop,

@@ -8,7 +8,8 @@ use std::{
 use otlp_sink::{SpanKind, SpanRecord, SpanStore};
 use test_support::{ServiceProcess, Stack, StackOptions};
 
-/// Spans one successful checkout produces (the tree in the README).
+/// Spans one successful checkout produces (the tree of one checkout; how to
+/// read it: docs/trace.md, "Reading the trace").
 pub const SPANS_PER_CHECKOUT: usize = 18;
 
 /// The OpenTelemetry SDK's default export schedules (ms): spans, log records, metrics.
