@@ -14,11 +14,13 @@ use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator},
 };
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 pub use b3::{B3Debug, B3Deferred, B3Encoding, B3Propagator, B3RootDecision};
+pub use w3c::{TRACESTATE_CHARS_MAX, TRACESTATE_MEMBERS_MAX, W3cTraceContext};
 
 mod b3;
+mod w3c;
 
 /// The variable the OpenTelemetry specification names for choosing propagators.
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -42,7 +44,7 @@ pub fn propagator_from_spec(spec: &str) -> Result<TextMapCompositePropagator, Un
     let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
     for name in spec.split(',').map(str::trim).filter(|name| !name.is_empty()) {
         match name {
-            "tracecontext" => propagators.push(Box::new(TraceContextPropagator::new())),
+            "tracecontext" => propagators.push(Box::new(W3cTraceContext::new())),
             "baggage" => propagators.push(Box::new(BaggagePropagator::new())),
             // Both B3 variants extract the single and the multi-header forms;
             // they differ only in what they inject.
@@ -99,6 +101,17 @@ impl Extractor for HttpHeaders<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    /// Every field of that name, in order: `tracestate` may come in several
+    /// (W3C Trace Context §3.3.1), and two `traceparent`s must be seen as two.
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values = match header_name(key) {
+            Some(name) => self.0.get_all(name),
+            None => self.0.get_all(key),
+        };
+        let values: Vec<&str> = values.iter().filter_map(|value| value.to_str().ok()).collect();
+        (!values.is_empty()).then_some(values)
     }
 }
 
@@ -224,6 +237,35 @@ mod tests {
         let back = propagator.extract(&HttpHeaders(&headers));
         assert_eq!(ids(&back), (TRACE_ID.to_owned(), SPAN_ID.to_owned()));
         assert!(back.span().span_context().is_sampled());
+    }
+
+    #[test]
+    fn repeated_http_fields_are_all_read() {
+        let propagator = propagator_from_spec("tracecontext").expect("valid spec");
+        let mut headers = HeaderMap::new();
+        headers.append("tracestate", HeaderValue::from_static(""));
+        headers.append("tracestate", HeaderValue::from_static("foo=1, bar=2"));
+        headers.append("tracestate", HeaderValue::from_static("baz=3"));
+        headers.append(
+            "traceparent",
+            HeaderValue::try_from(format!("00-{TRACE_ID}-{SPAN_ID}-01")).expect("valid"),
+        );
+        let cx = propagator.extract(&HttpHeaders(&headers));
+        assert_eq!(ids(&cx), (TRACE_ID.to_owned(), SPAN_ID.to_owned()));
+        assert_eq!(cx.span().span_context().trace_state().header(), "foo=1,bar=2,baz=3");
+
+        // A second traceparent: the caller's context is unknowable, a new trace starts.
+        headers.append(
+            "traceparent",
+            HeaderValue::try_from(format!("00-{TRACE_ID}-1111111111111111-01")).expect("valid"),
+        );
+        assert!(
+            !propagator
+                .extract(&HttpHeaders(&headers))
+                .span()
+                .span_context()
+                .is_valid()
+        );
     }
 
     #[test]
