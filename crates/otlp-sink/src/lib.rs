@@ -2,21 +2,20 @@
 //! `ExportTraceServiceRequest`, `ExportMetricsServiceRequest` and
 //! `ExportLogsServiceRequest` protobufs that the services' exporters send,
 //! keeps what they carry, and draws traces as indented trees with their logs.
+//! Reading and drawing a trace is `trace-model`'s job; this crate receives and stores.
 //!
 //! The tests start one in-process and assert on what it received; `make run`
 //! starts the `otlp-sink` binary so a trace can be seen without Jaeger.
 
-mod log;
 mod metric;
 mod receiver;
 mod records;
-mod span;
 mod store;
-pub mod tree;
 
-pub use log::{LogRecord, decode_logs_request};
 pub use metric::{MetricKind, MetricPoint, decode_metrics_request};
 pub use receiver::{Receiver, Stores, router};
 pub use records::Records;
-pub use span::{AttributeValue, LinkRecord, SpanKind, SpanRecord, SpanStatus, decode_export_request, records};
 pub use store::{SpanStore, WaitTimedOut};
+// The records the stores hand out, and the tree their failures draw, so a test
+// that only receives can name them without depending on trace-model too.
+pub use trace_model::{AttributeValue, LinkRecord, LogRecord, SpanKind, SpanRecord, SpanStatus, tree};

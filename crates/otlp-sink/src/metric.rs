@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use opentelemetry_proto::tonic::{collector::metrics::v1::ExportMetricsServiceRequest, metrics::v1::metric::Data};
 use prost::Message as _;
 
-use crate::{
+use trace_model::{
     AttributeValue,
-    span::{attributes, service_name},
+    otlp::{attributes, service_name},
 };
 
 /// What kind of point a metric has.

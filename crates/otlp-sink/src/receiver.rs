@@ -16,10 +16,9 @@ use opentelemetry_proto::tonic::collector::{
 };
 use prost::Message as _;
 use tokio::{net::TcpListener, task::JoinHandle};
+use trace_model::{LogRecord, decode_export_request, decode_logs_request};
 
-use crate::{
-    LogRecord, MetricPoint, Records, SpanStore, decode_export_request, decode_logs_request, decode_metrics_request,
-};
+use crate::{MetricPoint, Records, SpanStore, decode_metrics_request};
 
 /// The path OTLP/HTTP exporters post traces to.
 pub const TRACES_PATH: &str = "/v1/traces";

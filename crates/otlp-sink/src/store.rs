@@ -6,8 +6,7 @@ use std::{
 };
 
 use tokio::sync::watch;
-
-use crate::SpanRecord;
+use trace_model::{SpanRecord, tree};
 
 /// Every span received so far, shared between the receiver and its readers.
 #[derive(Debug, Clone)]
@@ -32,7 +31,7 @@ impl std::fmt::Display for WaitTimedOut {
             self.waited,
             self.spans.len()
         )?;
-        f.write_str(&crate::tree::render_all(&self.spans))
+        f.write_str(&tree::render_all(&self.spans))
     }
 }
 

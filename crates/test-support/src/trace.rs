@@ -1,6 +1,6 @@
 //! Assertions on a received trace: finding spans, parent links and orphans, with the tree in every failure message.
 
-pub use otlp_sink::{SpanKind, SpanRecord};
+pub use trace_model::{SpanKind, SpanRecord};
 
 /// The spans of one trace.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ impl Trace {
 
     /// The tree, for failure messages.
     pub fn render(&self) -> String {
-        otlp_sink::tree::render_all(&self.spans)
+        trace_model::tree::render_all(&self.spans)
     }
 
     /// The spans of `service` with this name and kind.

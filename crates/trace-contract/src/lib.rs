@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use otlp_sink::{SpanKind, SpanRecord};
+use trace_model::{SpanKind, SpanRecord};
 
 /// The six services of the suite, by `service.name`.
 pub const SERVICES: [&str; 6] = [

@@ -2,8 +2,9 @@
 //! Kafka-protocol broker is ONE trace, whichever header format the caller (or mesh) speaks.
 
 use api::CheckoutResponse;
-use otlp_sink::{AttributeValue, LogRecord, MetricKind, MetricPoint};
+use otlp_sink::{MetricKind, MetricPoint};
 use test_support::{SpanKind, SpanRecord, Stack, Trace, WAIT};
+use trace_model::{AttributeValue, LogRecord};
 
 const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";

@@ -9,9 +9,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use api::PaymentStatus;
 use axum::{Router, http::StatusCode, routing::post};
 use common::Services;
-use otlp_sink::{AttributeValue, MetricPoint, Receiver};
+use otlp_sink::{MetricPoint, Receiver};
 use test_support::{ServiceProcess, SpanKind, TestApp, Trace, spawn_app};
 use tokio::sync::Notify;
+use trace_model::AttributeValue;
 
 /// A delivery service that is slow and then fails (its undo succeeds): the
 /// checkout is in flight while eshop is told to stop.

@@ -407,11 +407,11 @@ async fn a_checkout_reaches_jaeger_through_the_collector_and_its_rates_reach_the
         async || {
             let url = format!("{jaeger}{}{CALLER_TRACE_ID}", verify_trace::V3_TRACE_PATH);
             let (status, body) = get_text(&client, &url).await?;
-            let spans = verify_trace::read_trace_v3(&body, CALLER_TRACE_ID)
+            let spans = trace_model::jaeger::read_trace_v3(&body, CALLER_TRACE_ID)
                 .map_err(|err| format!("HTTP {status}: {err}: {body:.300}"))?;
             match trace_contract::check_checkout(&spans) {
                 problems if problems.is_empty() => Ok(spans),
-                problems => Err(format!("{problems:?}\n{}", otlp_sink::tree::render(&spans))),
+                problems => Err(format!("{problems:?}\n{}", trace_model::tree::render(&spans))),
             }
         },
     )
@@ -421,27 +421,27 @@ async fn a_checkout_reaches_jaeger_through_the_collector_and_its_rates_reach_the
     let url = format!("{jaeger}{}{CALLER_TRACE_ID}", verify_trace::V1_TRACE_PATH);
     let (status, body) = get_text(&client, &url).await.expect("Jaeger's /api/traces answers");
     assert_eq!(status, 200, "{body:.500}");
-    let v1 = verify_trace::read_trace(&body, CALLER_TRACE_ID).expect("the trace in /api/traces");
+    let v1 = trace_model::jaeger::read_trace(&body, CALLER_TRACE_ID).expect("the trace in /api/traces");
     assert_eq!(
         trace_contract::check_checkout(&v1),
         Vec::<String>::new(),
         "{}",
-        otlp_sink::tree::render(&v1)
+        trace_model::tree::render(&v1)
     );
-    let ids = |spans: &[otlp_sink::SpanRecord]| -> BTreeSet<String> {
+    let ids = |spans: &[trace_model::SpanRecord]| -> BTreeSet<String> {
         spans.iter().map(|span| span.span_id.clone()).collect()
     };
     assert_eq!(ids(&v1), ids(&v3), "both APIs return the same spans");
     let consumer = v1
         .iter()
-        .find(|span| span.kind == otlp_sink::SpanKind::Consumer)
+        .find(|span| span.kind == trace_model::SpanKind::Consumer)
         .expect("a CONSUMER span");
     assert_eq!(consumer.links.len(), 1, "one FOLLOWS_FROM reference: {consumer:?}");
     let producer = v1
         .iter()
         .find(|span| span.span_id == consumer.links[0].span_id)
         .expect("the FOLLOWS_FROM reference names a span of the trace");
-    assert_eq!(producer.kind, otlp_sink::SpanKind::Producer);
+    assert_eq!(producer.kind, trace_model::SpanKind::Producer);
     // The caller's span is the top span's parent, outside the trace: no other span may lack its parent.
     for span in &v3 {
         if let Some(parent) = &span.parent_span_id {

@@ -53,7 +53,7 @@ async fn spans_reach_an_https_collector_trusted_through_otel_exporter_otlp_certi
         .await
         .expect("delivery's span over HTTPS");
     // No route matched, so the name is the method alone (HTTP semantic conventions).
-    assert_eq!((span.kind, span.name.as_str()), (otlp_sink::SpanKind::Server, "GET"));
+    assert_eq!((span.kind, span.name.as_str()), (trace_model::SpanKind::Server, "GET"));
     assert!(collector.handshakes() > 0);
 
     // The same exporter without the CA: the collector's certificate is refused.
@@ -129,7 +129,7 @@ impl TraceService for GrpcCollector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.push(otlp_sink::records(request.into_inner()));
+        self.0.push(trace_model::records(request.into_inner()));
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
@@ -168,6 +168,6 @@ async fn spans_reach_a_grpc_collector_over_tls() {
         .wait_for(WAIT, |spans| spans.iter().find(|s| s.service == "delivery").cloned())
         .await
         .expect("delivery's span over gRPC with TLS");
-    assert_eq!((span.kind, span.name.as_str()), (otlp_sink::SpanKind::Server, "GET"));
+    assert_eq!((span.kind, span.name.as_str()), (trace_model::SpanKind::Server, "GET"));
     server.abort();
 }

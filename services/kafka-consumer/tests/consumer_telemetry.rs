@@ -5,7 +5,6 @@
 
 mod common;
 
-use otlp_sink::AttributeValue;
 use rdkafka::{
     Message as _,
     message::{Header, Headers as _, OwnedHeaders},
@@ -13,6 +12,7 @@ use rdkafka::{
     util::Timeout,
 };
 use test_support::{SpanKind, Stack, WAIT};
+use trace_model::AttributeValue;
 
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 const PRODUCER_SPAN: &str = "00f067aa0ba902b7";

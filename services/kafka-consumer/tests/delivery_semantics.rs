@@ -250,7 +250,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
         .unwrap_or_else(|timed_out| panic!("{timed_out}"));
     assert_eq!(
         consumer.attribute("eshop.order.undone"),
-        Some(&otlp_sink::AttributeValue::Bool(true))
+        Some(&trace_model::AttributeValue::Bool(true))
     );
 }
 

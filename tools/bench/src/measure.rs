@@ -5,8 +5,9 @@ use std::{
     time::Duration,
 };
 
-use otlp_sink::{SpanKind, SpanRecord, SpanStore};
+use otlp_sink::SpanStore;
 use test_support::{ServiceProcess, Stack, StackOptions};
+use trace_model::{SpanKind, SpanRecord};
 
 /// Spans one successful checkout produces (the tree of one checkout; how to
 /// read it: docs/trace.md, "Reading the trace").

@@ -21,10 +21,10 @@ use std::{
 };
 
 use api::paths;
-use otlp_sink::SpanKind;
 use serde_json::Value;
 use test_support::{Fault, Stack, StackOptions};
 use trace_contract as contract;
+use trace_model::SpanKind;
 
 use crate::measure;
 

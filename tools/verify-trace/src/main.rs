@@ -8,8 +8,8 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use otlp_sink::tree;
 use trace_contract as contract;
+use trace_model::{jaeger, tree};
 
 const DEFAULT_JAEGER: &str = "http://localhost:16686";
 
@@ -29,12 +29,12 @@ async fn main() -> ExitCode {
     let v1 = format!("{jaeger}{}{trace_id}", verify_trace::V1_TRACE_PATH);
     let spans = match fetch(&v3)
         .await
-        .and_then(|body| verify_trace::read_trace_v3(&body, &trace_id).map_err(|err| err.to_string()))
+        .and_then(|body| jaeger::read_trace_v3(&body, &trace_id).map_err(|err| err.to_string()))
     {
         Ok(spans) => spans,
         Err(v3_err) => match fetch(&v1)
             .await
-            .and_then(|body| verify_trace::read_trace(&body, &trace_id).map_err(|err| err.to_string()))
+            .and_then(|body| jaeger::read_trace(&body, &trace_id).map_err(|err| err.to_string()))
         {
             Ok(spans) => {
                 eprintln!("note: {v3}: {v3_err}; read {v1} instead");

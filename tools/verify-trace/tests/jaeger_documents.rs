@@ -4,10 +4,12 @@
 //! The shapes were checked against a real Jaeger 2.13 (services/eshop/tests/
 //! through_collector_to_jaeger.rs reads a checkout from one).
 
-use otlp_sink::{SpanKind, SpanStatus};
 use serde_json::{Value, json};
 use trace_contract as contract;
-use verify_trace::{ReadError, read_trace};
+use trace_model::{
+    SpanKind, SpanStatus,
+    jaeger::{ReadError, read_trace},
+};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -234,7 +236,7 @@ fn error_tags_missing_traces_and_other_documents() {
     assert_eq!(spans[6].status, SpanStatus::Error("boom".into()));
     assert_eq!(
         spans[6].attribute("error").and_then(|value| match value {
-            otlp_sink::AttributeValue::Bool(flag) => Some(*flag),
+            trace_model::AttributeValue::Bool(flag) => Some(*flag),
             _ => None,
         }),
         Some(true)

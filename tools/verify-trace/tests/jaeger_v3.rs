@@ -9,10 +9,12 @@
 use std::{net::SocketAddr, process::Command};
 
 use axum::{Router, http::StatusCode, routing::get};
-use otlp_sink::SpanKind;
 use serde_json::{Value, json};
 use trace_contract as contract;
-use verify_trace::{ReadError, read_trace_v3};
+use trace_model::{
+    SpanKind,
+    jaeger::{ReadError, read_trace_v3},
+};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const OTHER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";

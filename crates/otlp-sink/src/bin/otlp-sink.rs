@@ -8,8 +8,9 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use otlp_sink::{LogRecord, Receiver, SpanRecord, tree};
+use otlp_sink::Receiver;
 use tokio::time::Instant;
+use trace_model::{LogRecord, SpanRecord, tree};
 
 const DEFAULT_ADDR: &str = "127.0.0.1:4318";
 /// Quiet time after which a trace counts as finished.

@@ -121,7 +121,7 @@ fn draw(out: &mut String, span: &SpanRecord, lead: &str, branch: &str, tree: &Tr
         for (key, value) in &log.attributes {
             match value.as_str() {
                 Some(text) => out.push_str(&format!(" {key}={text}")),
-                None => out.push_str(&format!(" {key}={}", crate::span::display(value))),
+                None => out.push_str(&format!(" {key}={}", crate::attribute::display(value))),
             }
         }
         out.push('\n');
