@@ -249,3 +249,215 @@ fn transport_error_type(err: &reqwest_middleware::Error) -> &'static str {
         reqwest_middleware::Error::Middleware(_) => "middleware",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        net::SocketAddr,
+        sync::{Arc, Mutex},
+    };
+
+    use axum::{Json, Router, extract::Path, http::StatusCode, routing::any};
+    use opentelemetry::{
+        Value,
+        trace::{SpanKind, Status, TracerProvider as _},
+    };
+    use opentelemetry_sdk::{
+        error::OTelSdkResult,
+        trace::{SdkTracerProvider, SpanData, SpanExporter},
+    };
+    use tower::ServiceExt as _;
+    use tracing::{Instrument as _, subscriber::DefaultGuard};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::propagation::{DEFAULT_PROPAGATORS, propagator_from_spec};
+
+    /// Every span that ended, as the SDK would export it.
+    #[derive(Debug, Clone, Default)]
+    struct Ended(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Ended {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().expect("not poisoned").extend(batch);
+            Ok(())
+        }
+    }
+
+    impl Ended {
+        fn client_spans(&self) -> Vec<SpanData> {
+            let spans = self.0.lock().expect("not poisoned");
+            spans
+                .iter()
+                .filter(|span| span.span_kind == SpanKind::Client)
+                .cloned()
+                .collect()
+        }
+
+        fn one_client_span(&self) -> SpanData {
+            let mut spans = self.client_spans();
+            assert_eq!(spans.len(), 1, "{spans:#?}");
+            spans.remove(0)
+        }
+    }
+
+    fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    /// This thread's spans go to the SDK, and the global propagator is the suite's default.
+    fn traced() -> (Ended, DefaultGuard) {
+        opentelemetry::global::set_text_map_propagator(propagator_from_spec(DEFAULT_PROPAGATORS).expect("valid"));
+        let ended = Ended::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(ended.clone()).build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("client-test")));
+        (ended, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Answers with the headers it received, or with `/status/{code}`, or never (`/never`).
+    async fn downstream() -> SocketAddr {
+        async fn echo(headers: http::HeaderMap) -> Json<HashMap<String, String>> {
+            Json(
+                headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+                    .collect(),
+            )
+        }
+        async fn status(Path(code): Path<u16>) -> StatusCode {
+            StatusCode::from_u16(code).expect("a status code")
+        }
+        let app = Router::new()
+            .route("/echo", any(echo))
+            .route("/status/{code}", any(status))
+            .route("/never", any(std::future::pending::<()>));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_call_is_a_client_span_whose_context_and_request_id_go_downstream() {
+        let (ended, _guard) = traced();
+        let addr = downstream().await;
+        let client = http_client(Duration::from_secs(10)).expect("client");
+        let server = tracing::info_span!("SERVER");
+        request_id::remember(&server, "req-7");
+
+        let seen: HashMap<String, String> = async {
+            let purge = http::Method::from_bytes(b"PURGE").expect("a token");
+            client
+                .request(purge, format!("http://{addr}/echo?x=1"))
+                .with_extension(ResendCount(2))
+                .send()
+                .await
+                .expect("answered")
+                .json()
+                .await
+                .expect("headers")
+        }
+        .instrument(server.clone())
+        .await;
+
+        let span = ended.one_client_span();
+        let server_span_id = crate::span_context(&server).span_id();
+        assert_eq!(span.parent_span_id, server_span_id);
+        assert_eq!(span.name, "HTTP /echo");
+        let trace_id = span.span_context.trace_id();
+        let span_id = span.span_context.span_id();
+        // Injected inside the CLIENT span, so downstream its child, not the caller's.
+        assert_eq!(seen["traceparent"], format!("00-{trace_id}-{span_id}-01"), "{seen:?}");
+        assert_eq!(seen["x-b3-traceid"], trace_id.to_string(), "{seen:?}");
+        assert_eq!(seen["x-b3-spanid"], span_id.to_string(), "{seen:?}");
+        assert_eq!(seen["x-request-id"], "req-7", "{seen:?}");
+
+        let expected = [
+            ("http.request.method", Value::from("_OTHER")),
+            ("http.request.method_original", Value::from("PURGE")),
+            ("server.address", Value::from("127.0.0.1")),
+            ("server.port", Value::I64(i64::from(addr.port()))),
+            ("url.full", Value::from(format!("http://{addr}/echo?x=1"))),
+            ("http.response.status_code", Value::I64(200)),
+            ("http.request.resend_count", Value::I64(2)),
+        ];
+        for (key, value) in expected {
+            assert_eq!(attribute(&span, key), Some(&value), "{key}: {:?}", span.attributes);
+        }
+        assert_eq!(attribute(&span, "error.type"), None, "{:?}", span.attributes);
+        assert_eq!(span.status, Status::Unset);
+    }
+
+    #[tokio::test]
+    async fn failed_calls_carry_error_type_and_an_error_status() {
+        let (ended, _guard) = traced();
+        let addr = downstream().await;
+        let client = http_client(Duration::from_millis(300)).expect("client");
+        // A port nothing listens on any more.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("bound")
+        };
+        for (url, error_type) in [
+            (format!("http://{addr}/status/404"), "404"),
+            (format!("http://{addr}/status/503"), "503"),
+            (format!("http://{addr}/never"), "timeout"),
+            (format!("http://{closed}/echo"), "connect"),
+        ] {
+            let _ = client.get(&url).send().await;
+            let span = ended.client_spans().pop().expect("a CLIENT span");
+            assert_eq!(
+                attribute(&span, "error.type"),
+                Some(&Value::from(error_type)),
+                "{url}: {:?}",
+                span.attributes
+            );
+            assert!(matches!(span.status, Status::Error { .. }), "{url}: {:?}", span.status);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_duration_histogram_has_the_client_span_as_its_exemplar() {
+        crate::metrics::install();
+        let (ended, _guard) = traced();
+        let addr = downstream().await;
+        let client = http_client(Duration::from_secs(10)).expect("client");
+        client
+            .get(format!("http://{addr}/echo"))
+            .send()
+            .await
+            .expect("answered");
+        let span = ended.one_client_span();
+
+        let response = crate::metrics::router()
+            .oneshot(
+                http::Request::get(crate::metrics::METRICS_PATH)
+                    .body(axum::body::Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("served");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        let text = String::from_utf8_lossy(&body);
+        let exemplar = format!(
+            "# {{trace_id=\"{}\",span_id=\"{}\"}}",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        );
+        let port = format!("server_port=\"{}\"", addr.port());
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("http_client_request_duration_seconds_bucket")
+                    && line.contains(&port)
+                    && line.contains(&exemplar)),
+            "no bucket of {port} with {exemplar}:\n{text}"
+        );
+    }
+}
