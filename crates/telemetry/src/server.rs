@@ -4,6 +4,32 @@
 //! it runs after routing and can name the span after the matched route
 //! (`POST /createOrder`), as the HTTP semantic conventions ask. It also records
 //! `http.server.request.duration`, with the SERVER span as the exemplar.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//!
+//! use axum::{Router, middleware, routing::post};
+//!
+//! async fn create_order() -> &'static str {
+//!     "created"
+//! }
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! // Once per process: the SDK and the global propagator the caller's headers are read with.
+//! let _guard = telemetry::init("eshop")?;
+//! let app = Router::new()
+//!     .route("/createOrder", post(create_order))
+//!     // `layer`, after the routes: it then sees the matched route and names
+//!     // the span `POST /createOrder`.
+//!     .layer(middleware::from_fn(telemetry::server::trace_request));
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! // With the peer's address, `client.address` falls back to it without `x-forwarded-for`.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::{net::SocketAddr, time::Instant};
 
