@@ -48,6 +48,7 @@ use crate::{
     propagation, request_id,
     request_id::X_REQUEST_ID_HEADER,
     semconv::{self, attribute},
+    untrusted::{MAX_COPIED_HEADER, MAX_COPIED_URL_PART, capped},
 };
 
 /// `http.request.header.x-request-id`: header attributes are string arrays,
@@ -137,8 +138,8 @@ fn server_span(request: &Request) -> Span {
         http.request.method_original = semconv::method_original(method),
         http.route = route,
         http.response.status_code = Empty,
-        url.path = request.uri().path(),
-        url.query = request.uri().query(),
+        url.path = capped(request.uri().path(), MAX_COPIED_URL_PART),
+        url.query = request.uri().query().map(|query| capped(query, MAX_COPIED_URL_PART)),
         url.scheme = "http",
         server.address = server_address,
         server.port = server_port.map(i64::from),
@@ -153,7 +154,7 @@ fn server_span(request: &Request) -> Span {
 fn client_address(request: &Request) -> Option<String> {
     header_str(request.headers(), "x-forwarded-for")
         .and_then(|hops| hops.split(',').next())
-        .map(|hop| hop.trim().to_owned())
+        .map(|hop| capped(hop.trim(), MAX_COPIED_HEADER).to_owned())
         .filter(|hop| !hop.is_empty())
         .or_else(|| {
             request
@@ -181,7 +182,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
-        .map(|value| crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER))
+        .map(|value| capped(value, MAX_COPIED_HEADER))
 }
 
 /// `00-{trace id}-{span id}-{flags}`, written straight into its 55 bytes: it

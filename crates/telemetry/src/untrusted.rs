@@ -9,6 +9,9 @@
 /// The longest header value copied into a span attribute (a user agent is
 /// rarely above 200 characters).
 pub const MAX_COPIED_HEADER: usize = 256;
+/// The longest URL path or query copied into a span attribute: a route's
+/// path is far shorter, and a 60 KB query must not become a 60 KB attribute.
+pub const MAX_COPIED_URL_PART: usize = 512;
 /// The longest `x-request-id` accepted and forwarded (Envoy's are 36-character UUIDs).
 pub const MAX_REQUEST_ID: usize = 128;
 

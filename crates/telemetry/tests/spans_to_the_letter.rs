@@ -30,6 +30,7 @@ const SHORT_TRACE: &str = "64fe8b2a57d3eff7";
 const PADDED_TRACE: &str = "000000000000000064fe8b2a57d3eff7";
 const OTHER_TRACE: &str = "a0f198ee56343ba864fe8b2a57d3eff7";
 const FAIL_TRACE: &str = "b0f198ee56343ba864fe8b2a57d3eff7";
+const HOSTILE_TRACE: &str = "c0f198ee56343ba864fe8b2a57d3eff7";
 
 /// Runs this executable's `child` test with `envs`; returns its stdout, failing with its output if it failed.
 async fn run_child(mode: &str, envs: &[(&str, String)]) -> String {
@@ -83,10 +84,17 @@ async fn b3_and_http_conventions_in_and_out() {
     let spans = receiver
         .store()
         .wait_for(WAIT, |spans| {
-            [DEBUG_TRACE, DEFERRED_TRACE, PADDED_TRACE, OTHER_TRACE, FAIL_TRACE]
-                .iter()
-                .all(|trace| spans.iter().filter(|span| span.trace_id == *trace).count() >= 2)
-                .then(|| spans.to_vec())
+            [
+                DEBUG_TRACE,
+                DEFERRED_TRACE,
+                PADDED_TRACE,
+                OTHER_TRACE,
+                FAIL_TRACE,
+                HOSTILE_TRACE,
+            ]
+            .iter()
+            .all(|trace| spans.iter().filter(|span| span.trace_id == *trace).count() >= 2)
+            .then(|| spans.to_vec())
         })
         .await
         .unwrap_or_else(|timed_out| panic!("{timed_out}"));
@@ -122,6 +130,13 @@ async fn b3_and_http_conventions_in_and_out() {
             .attribute("http.request.header.x-request-id")
             .and_then(AttributeValue::as_str_array),
         Some(vec!["req-1"])
+    );
+    let hostile = find(HOSTILE_TRACE, SpanKind::Server);
+    let query = hostile.str_attribute("url.query").expect("url.query");
+    assert!(
+        query.len() <= 512 && query.starts_with("q=xxx"),
+        "{} characters",
+        query.len()
     );
     let client = find(OTHER_TRACE, SpanKind::Client);
     assert_eq!(client.name, "HTTP /echo");
@@ -340,6 +355,20 @@ async fn child() {
         kafka_expected("req-1"),
         "{seen:?}"
     );
+
+    // What an attacker sends: a 60 KB query and a 100-member tracestate. The
+    // span keeps 512 characters of the query; 32 members go downstream.
+    let traceparent = format!("00-{HOSTILE_TRACE}-{SPAN}-01");
+    let tracestate = (0..100).map(|n| format!("k{n}=v{n}")).collect::<Vec<_>>().join(",");
+    let seen = send(
+        Method::GET,
+        &format!("/call?q={}", "x".repeat(60_000)),
+        &[("traceparent", &traceparent), ("tracestate", &tracestate)],
+    )
+    .await;
+    let forwarded = one(&seen, "tracestate").expect("the tracestate goes downstream");
+    assert_eq!(forwarded.split(',').count(), 32, "{forwarded}");
+    assert!(forwarded.starts_with("k0=v0,k1=v1,"), "{forwarded}");
 
     // A call answered 503.
     let traceparent = format!("00-{FAIL_TRACE}-{SPAN}-01");
