@@ -10,7 +10,6 @@
 //! deployment runs.
 
 use rdkafka::ClientConfig;
-use service_kit::config::{ConfigError, env_string};
 
 pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
 pub const KAFKA_TOPIC: &str = "KAFKA_TOPIC";
@@ -25,6 +24,16 @@ pub const DEFAULT_GROUP_ID: &str = "eshop-demo-app";
 /// Appended to the topic to name the dead-letter topic.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
+/// A variable that is set but cannot be used; its fields are those of the
+/// services' own configuration error, so they can report it alike.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}={value:?}: {reason}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
 /// Where the broker is, which topics to use, and any librdkafka overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -36,7 +45,7 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, SettingsError> {
         let topic = env_string(KAFKA_TOPIC, DEFAULT_TOPIC);
         Ok(Self {
             bootstrap_servers: env_string(KAFKA_BOOTSTRAP_SERVERS, DEFAULT_BOOTSTRAP_SERVERS),
@@ -84,7 +93,7 @@ impl KafkaSettings {
             // noticed within 10 s instead of librdkafka's 5 minutes.
             .set("topic.metadata.refresh.interval.ms", "10000")
             // Statistics every 5 s carry each partition's consumer lag, which
-            // the telemetry crate records as a metric.
+            // `crate::lag` records as a metric.
             .set("statistics.interval.ms", "5000");
         self.apply_overrides(config)
     }
@@ -107,14 +116,22 @@ impl KafkaSettings {
     }
 }
 
+/// The variable trimmed, or `default` when it is unset or blank.
+fn env_string(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
 /// `KAFKA_CONFIG`'s form, `property=value,...`, as pairs in order.
-pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, ConfigError> {
+pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, SettingsError> {
     spec.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
-            _ => Err(ConfigError {
+            _ => Err(SettingsError {
                 name: KAFKA_CONFIG,
                 value: spec.to_owned(),
                 reason: format!("{pair:?} is not property=value"),
