@@ -108,8 +108,9 @@ bench: kafka ## Benchmark on the local stack (release build): tracing cost, span
 	$(CARGO) build --release --locked --workspace --bins
 	target/release/bench bench
 
-bench-micro: ## Criterion benchmarks of the telemetry crate, each piece as a ratio to its bare baseline
-	$(CARGO) bench --locked -p telemetry --features kafka --bench per_request
+bench-micro: ## Criterion benchmarks of the telemetry and messaging crates, each piece as a ratio to its bare baseline
+	$(CARGO) bench --locked -p telemetry --bench per_request
+	$(CARGO) bench --locked -p messaging --bench per_record
 	$(CARGO) build --release --locked -p bench
 	target/release/bench micro-report
 

@@ -4,6 +4,7 @@
 //! A service's `main.rs` reads its config, calls `telemetry::init`, then
 //! [`bind`] and [`serve`] with the router that [`service_router`] assembles.
 
+pub mod backoff;
 pub mod config;
 pub mod health;
 pub mod healthcheck;
@@ -14,6 +15,7 @@ pub mod query;
 mod serve;
 pub mod table;
 
+pub use backoff::Backoff;
 pub use health::Readiness;
 pub use json::Json;
 pub use limits::ServerLimits;

@@ -2,45 +2,39 @@
 //!
 //! The pipeline is the services' own (`telemetry::install`: the same layers,
 //! 100% sampling, batch export over OTLP/HTTP to an in-process receiver, metrics
-//! and OTLP log records on) with stdout logging sent to a sink. Pairs, each
-//! `<group>/bare` against `<group>/traced`:
+//! and OTLP log records on) with stdout logging sent to a sink, see
+//! `pipeline/mod.rs`. Pairs, each `<group>/bare` against `<group>/traced`:
 //! - `span`: an SDK span built directly (the attributes of a SERVER span) against
 //!   the same span opened through `tracing` and tracing-opentelemetry;
 //! - `server`: an axum request with no middleware against one through `trace_request`;
 //! - `client`: a reqwest-middleware call answered in-process, without and with `ClientTracing`;
-//! - `producer` / `consumer`: the SDK spans a Kafka send and receive need
-//!   (with inject / extract and link), against `kafka::producer_span` +
-//!   `record_headers` and `kafka::consumer_span`;
 //! - `inject` / `extract`: W3C alone against the default propagator set;
 //! - `log`: a log line inside a span as it is written with the SDK off (the
 //!   stdout layer alone) against the same line through the whole pipeline
 //!   (stdout with the span's ids, and an OTLP log record).
 //!
 //! Export runs on the batch processor's thread and is paid alike by both sides
-//! of every pair. `target/release/bench micro-report` prints the medians and ratios.
+//! of every pair. The Kafka pairs (`producer`, `consumer`) are the messaging
+//! crate's `per_record` bench. `target/release/bench micro-report` prints the
+//! medians and ratios of both.
 
-use std::{hint::black_box, net::SocketAddr, time::Duration};
+mod pipeline;
+
+use std::{hint::black_box, time::Duration};
 
 use axum::{Router, body::Body, http::Request, middleware, routing::post};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Extensions, HeaderMap, HeaderValue};
+use http::{Extensions, HeaderMap};
 use opentelemetry::{
-    Context, KeyValue,
+    KeyValue,
     propagation::TextMapPropagator as _,
-    trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _},
+    trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _},
 };
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter, WithExportConfig as _};
-use opentelemetry_sdk::{
-    Resource, logs::SdkLoggerProvider, metrics::SdkMeterProvider, propagation::TraceContextPropagator,
-    trace::SdkTracerProvider,
-};
-use rdkafka::{
-    Message as _,
-    message::{OwnedMessage, Timestamp},
-};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use pipeline::pipeline;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
-use telemetry::{Providers, client::ClientTracing, kafka, logs, propagation};
+use telemetry::{client::ClientTracing, logs, propagation};
 use tower::ServiceExt as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -48,57 +42,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-/// Starts the receiver and installs the services' pipeline, exporting to it.
-fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, telemetry::TelemetryGuard) {
-    let receiver = runtime
-        .block_on(otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))))
-        .expect("receiver");
-    let endpoint = |signal: &str| format!("{}/v1/{signal}", receiver.endpoint());
-    let resource = Resource::builder().with_service_name("bench").build();
-    let spans = SpanExporter::builder()
-        .with_http()
-        .with_endpoint(endpoint("traces"))
-        .build()
-        .expect("span exporter");
-    let metrics = MetricExporter::builder()
-        .with_http()
-        .with_endpoint(endpoint("metrics"))
-        .build()
-        .expect("metric exporter");
-    let logs = LogExporter::builder()
-        .with_http()
-        .with_endpoint(endpoint("logs"))
-        .build()
-        .expect("log exporter");
-    opentelemetry::global::set_text_map_propagator(propagation::propagator_from_env().expect("propagators"));
-    let providers = Providers {
-        tracer: Some(
-            SdkTracerProvider::builder()
-                .with_resource(resource.clone())
-                .with_span_processor(telemetry::span_processor(spans))
-                .build(),
-        ),
-        meter: Some(
-            SdkMeterProvider::builder()
-                .with_resource(resource.clone())
-                .with_periodic_exporter(metrics)
-                .build(),
-        ),
-        logger: Some(
-            SdkLoggerProvider::builder()
-                .with_resource(resource)
-                .with_batch_exporter(logs)
-                .build(),
-        ),
-    };
-    let guard = telemetry::install(providers, "bench", std::io::sink).expect("install");
-    (receiver, guard)
-}
-
-fn caller_context() -> Context {
-    let mut headers = HeaderMap::new();
-    headers.insert("traceparent", HeaderValue::from_static(TRACEPARENT));
-    TraceContextPropagator::new().extract(&HeaderExtractor(&headers))
+fn caller_context() -> opentelemetry::Context {
+    pipeline::caller_context(TRACEPARENT)
 }
 
 fn span(c: &mut Criterion) {
@@ -213,88 +158,6 @@ fn client(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     group.finish();
 }
 
-fn producer(c: &mut Criterion) {
-    let tracer = opentelemetry::global::tracer_provider().tracer("bench");
-    let mut group = c.benchmark_group("producer");
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            let mut span = tracer
-                .span_builder("send orders")
-                .with_kind(SpanKind::Producer)
-                .with_attributes([
-                    KeyValue::new("messaging.system", "kafka"),
-                    KeyValue::new("messaging.operation.type", "send"),
-                    KeyValue::new("messaging.operation.name", "send"),
-                    KeyValue::new("messaging.destination.name", "orders"),
-                    KeyValue::new("messaging.kafka.message.key", "order-1"),
-                ])
-                .start(&tracer);
-            let mut headers = HeaderMap::new();
-            propagation::inject(
-                &Context::current().with_remote_span_context(span.span_context().clone()),
-                &mut HeaderInjector(&mut headers),
-            );
-            span.set_attribute(KeyValue::new("messaging.destination.partition.id", "0"));
-            span.set_attribute(KeyValue::new("messaging.kafka.offset", 1_i64));
-            span.end();
-            black_box(headers);
-        });
-    });
-    group.bench_function("traced", |b| {
-        b.iter(|| {
-            let span = kafka::producer_span("orders", "order-1");
-            let headers = kafka::record_headers(&span);
-            kafka::record_delivery(&span, 0, 1);
-            black_box(headers);
-        });
-    });
-    group.finish();
-}
-
-fn consumer(c: &mut Criterion) {
-    let tracer = opentelemetry::global::tracer_provider().tracer("bench");
-    let producer = tracing::info_span!("producer");
-    let _ = producer.set_parent(caller_context());
-    let message = OwnedMessage::new(
-        Some(br#"{"order_id":"order-1"}"#.to_vec()),
-        Some(b"order-1".to_vec()),
-        "orders".to_owned(),
-        Timestamp::NotAvailable,
-        0,
-        1,
-        Some(kafka::record_headers(&producer)),
-    );
-    let mut group = c.benchmark_group("consumer");
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            let headers = message.headers().expect("headers");
-            let parent = propagation::extract(&kafka::KafkaHeaderExtractor(headers));
-            let link = Link::with_context(parent.span().span_context().clone());
-            let span = tracer
-                .span_builder("process orders")
-                .with_kind(SpanKind::Consumer)
-                .with_links(vec![link])
-                .with_attributes([
-                    KeyValue::new("messaging.system", "kafka"),
-                    KeyValue::new("messaging.operation.type", "process"),
-                    KeyValue::new("messaging.operation.name", "process"),
-                    KeyValue::new("messaging.destination.name", "orders"),
-                    KeyValue::new("messaging.consumer.group.name", "notifications"),
-                    KeyValue::new("messaging.destination.partition.id", "0"),
-                    KeyValue::new("messaging.kafka.offset", 1_i64),
-                    KeyValue::new("messaging.kafka.message.key", "order-1"),
-                    KeyValue::new("messaging.message.body.size", 22_i64),
-                ])
-                .start_with_context(&tracer, &parent);
-            drop(span);
-        });
-    });
-    group.bench_function("traced", |b| {
-        b.iter(|| black_box(kafka::consumer_span(&message, "notifications")));
-    });
-    group.finish();
-}
-
 fn inject_extract(c: &mut Criterion) {
     let w3c = TraceContextPropagator::new();
     let cx = caller_context();
@@ -356,8 +219,6 @@ fn all(c: &mut Criterion) {
     span(c);
     server(c, &runtime);
     client(c, &runtime);
-    producer(c);
-    consumer(c);
     inject_extract(c);
     log(c);
     guard.shutdown();

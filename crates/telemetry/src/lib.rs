@@ -12,22 +12,27 @@
 //! | [`baggage`] | inbound | allow-listed baggage entries copied onto spans |
 //! | [`server`] | inbound HTTP | opens the SERVER span of each request, continuing the caller's trace |
 //! | [`client`] | outbound HTTP | opens a CLIENT span per call and injects the context into its headers |
-//! | `kafka` (feature `kafka`) | Kafka records | PRODUCER and CONSUMER spans, headers as carriers |
 //! | [`metrics`] | none | the semantic-convention instruments, OTLP and `GET /metrics` with exemplars |
 //! | [`logs`] | none | log lines and OTLP log records that carry the `trace_id` and `span_id` they belong to |
 //! | [`semconv`] | both | values the HTTP conventions normalise (`_OTHER`), bucket boundaries |
 //! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |
 //! | [`span`] | none | what a handler adds to its span (an attribute, a failure) |
 //!
+//! The Kafka side (PRODUCER and CONSUMER spans, record headers as carriers,
+//! the messaging metrics) is the `messaging` crate, built on the public pieces
+//! here: [`propagation::inject_span`] and [`propagation::continue_and_link`]
+//! with its own [`propagation::Injector`] and [`propagation::Extractor`],
+//! [`request_id::of`] and [`request_id::remember`], [`metrics::messaging`] with
+//! [`metrics::record_on_close`] and [`metrics::add_close_attribute`],
+//! [`semconv::attribute`] and [`set_error_status`].
+//!
 //! The services never touch propagators or carriers themselves: they go through
-//! these modules, so the trace contract lives in one place.
+//! these modules (and `messaging`), so the trace contract lives in one place.
 
 pub mod baggage;
 pub mod client;
 mod hex;
 mod init;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;
@@ -46,6 +51,14 @@ pub(crate) fn span_context(span: &tracing::Span) -> opentelemetry::trace::SpanCo
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     span.context().span().span_context().clone()
+}
+
+/// Marks `span` failed (OpenTelemetry status `Error` with `description`), for
+/// spans that record their outcome themselves, such as the Kafka ones; the
+/// caller also records `error.type`.
+pub fn set_error_status(span: &tracing::Span, description: impl Into<std::borrow::Cow<'static, str>>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    span.set_status(opentelemetry::trace::Status::error(description));
 }
 
 /// The trace id of the span the caller is in, as 32 lowercase hex digits, or

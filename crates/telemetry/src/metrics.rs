@@ -9,9 +9,9 @@
 //! of an observation, which is what lets a user go from a latency bucket to a
 //! trace. Nothing else in the suite records the same thing twice.
 //!
-//! The HTTP and Kafka instruments are recorded by [`crate::server`],
-//! [`crate::client`] and `crate::kafka`; services only add business counters
-//! with [`counter`].
+//! The HTTP instruments are recorded by [`crate::server`] and [`crate::client`];
+//! the messaging ones by the `messaging` crate, through [`messaging`] and
+//! [`record_on_close`]; services only add business counters with [`counter`].
 
 pub mod openmetrics;
 
@@ -133,18 +133,29 @@ pub fn counter(name: &'static str, unit: &'static str, help: &'static str) -> Co
     }
 }
 
-/// The instruments the telemetry crate records itself (the messaging ones
-/// only with the `kafka` feature).
+/// The instruments the suite records on its own: HTTP here, messaging in the `messaging` crate.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) struct Instruments {
     pub(crate) http_server_duration: Histogram,
     pub(crate) http_client_duration: Histogram,
-    pub(crate) messaging_operation_duration: Histogram,
-    pub(crate) messaging_process_duration: Histogram,
-    pub(crate) messaging_sent: Counter,
-    pub(crate) messaging_consumed: Counter,
-    pub(crate) consumer_lag: Gauge,
+    messaging: Messaging,
+}
+
+/// The messaging conventions' instruments (and the consumer lag), created by
+/// [`crate::init`] so that they exist, and show on `GET /metrics`, before the
+/// first record; the `messaging` crate records them.
+#[derive(Debug)]
+pub struct Messaging {
+    /// `messaging.client.operation.duration`: one per PRODUCER span, from open to close.
+    pub operation_duration: Histogram,
+    /// `messaging.process.duration`: one per CONSUMER span, from open to close.
+    pub process_duration: Histogram,
+    /// `messaging.client.sent.messages`.
+    pub sent_messages: Counter,
+    /// `messaging.client.consumed.messages`.
+    pub consumed_messages: Counter,
+    /// [`CONSUMER_LAG`] per partition.
+    pub consumer_lag: Gauge,
 }
 
 /// Creates the instruments; called by [`crate::init`] once the meter provider is global.
@@ -158,27 +169,26 @@ pub(crate) fn install() {
             metric::HTTP_CLIENT_REQUEST_DURATION,
             "Duration of HTTP client requests.",
         ),
-        messaging_operation_duration: Histogram::new(
-            metric::MESSAGING_CLIENT_OPERATION_DURATION,
-            "Duration of messaging operations initiated by a producer or consumer client.",
-        ),
-        messaging_process_duration: Histogram::new(
-            metric::MESSAGING_PROCESS_DURATION,
-            "Duration of processing operations.",
-        ),
-        messaging_sent: counter_of(
-            metric::MESSAGING_CLIENT_SENT_MESSAGES,
-            "Number of messages producer attempted to send to the broker.",
-        ),
-        messaging_consumed: counter_of(
-            metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
-            "Number of messages that were delivered to the application.",
-        ),
-        consumer_lag: Gauge::new(
-            CONSUMER_LAG,
-            "{message}",
-            "Records in a partition behind its high watermark, as librdkafka reports it.",
-        ),
+        messaging: Messaging {
+            operation_duration: Histogram::new(
+                metric::MESSAGING_CLIENT_OPERATION_DURATION,
+                "Duration of messaging operations initiated by a producer or consumer client.",
+            ),
+            process_duration: Histogram::new(metric::MESSAGING_PROCESS_DURATION, "Duration of processing operations."),
+            sent_messages: counter_of(
+                metric::MESSAGING_CLIENT_SENT_MESSAGES,
+                "Number of messages producer attempted to send to the broker.",
+            ),
+            consumed_messages: counter_of(
+                metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+                "Number of messages that were delivered to the application.",
+            ),
+            consumer_lag: Gauge::new(
+                CONSUMER_LAG,
+                "{message}",
+                "Records in a partition behind its high watermark, as librdkafka reports it.",
+            ),
+        },
     });
 }
 
@@ -191,6 +201,12 @@ pub(crate) fn instruments() -> Option<&'static Instruments> {
     INSTRUMENTS.get()
 }
 
+/// The messaging instruments, or `None` before [`crate::init`] or with the SDK
+/// disabled (then there is nothing to record).
+pub fn messaging() -> Option<&'static Messaging> {
+    instruments().map(|instruments| &instruments.messaging)
+}
+
 /// `GET /metrics`: this process's metrics in OpenMetrics text, exemplars included.
 pub fn router() -> Router {
     Router::new().route(METRICS_PATH, get(serve))
@@ -201,20 +217,17 @@ async fn serve() -> impl IntoResponse {
 }
 
 /// Records `histogram` with the span's duration when the span closes, for
-/// spans whose end is not in the telemetry crate's hands (the CONSUMER span
-/// ends when the service drops it).
+/// spans whose end is not in the caller's hands (a CONSUMER span ends when
+/// the service drops it), with the span as the exemplar.
 ///
-/// `counter`, if any, is counted once with the same attributes at the same time.
-#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
-pub(crate) fn record_on_close(
+/// `counter`, if any, is counted once with the same attributes at the same
+/// time. Nothing is recorded for a span the subscriber does not keep.
+pub fn record_on_close(
     span: &Span,
-    histogram: fn(&Instruments) -> &Histogram,
-    counter: Option<fn(&Instruments) -> &Counter>,
+    histogram: &'static Histogram,
+    counter: Option<&'static Counter>,
     attributes: Vec<KeyValue>,
 ) {
-    if instruments().is_none() {
-        return;
-    }
     let span_context = crate::span_context(span);
     let timing = CloseTiming {
         start: Instant::now(),
@@ -226,9 +239,8 @@ pub(crate) fn record_on_close(
     crate::with_registry_span(span, |span| span.extensions_mut().replace(timing));
 }
 
-/// Adds an attribute to what [`record_on_close`] will record (e.g. `error.type`).
-#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
-pub(crate) fn add_close_attribute(span: &Span, attribute: KeyValue) {
+/// Adds an attribute to what [`record_on_close`] will record for `span` (e.g. `error.type`).
+pub fn add_close_attribute(span: &Span, attribute: KeyValue) {
     crate::with_registry_span(span, |span| {
         if let Some(timing) = span.extensions_mut().get_mut::<CloseTiming>() {
             timing.attributes.push(attribute);
@@ -238,8 +250,8 @@ pub(crate) fn add_close_attribute(span: &Span, attribute: KeyValue) {
 
 struct CloseTiming {
     start: Instant,
-    histogram: fn(&Instruments) -> &Histogram,
-    counter: Option<fn(&Instruments) -> &Counter>,
+    histogram: &'static Histogram,
+    counter: Option<&'static Counter>,
     attributes: Vec<KeyValue>,
     span_context: SpanContext,
 }
@@ -257,15 +269,13 @@ where
         let Some(timing) = span.extensions_mut().remove::<CloseTiming>() else {
             return;
         };
-        if let Some(instruments) = instruments() {
-            (timing.histogram)(instruments).record(
-                timing.start.elapsed().as_secs_f64(),
-                &timing.attributes,
-                Some(&timing.span_context),
-            );
-            if let Some(counter) = timing.counter {
-                counter(instruments).add(1, &timing.attributes);
-            }
+        timing.histogram.record(
+            timing.start.elapsed().as_secs_f64(),
+            &timing.attributes,
+            Some(&timing.span_context),
+        );
+        if let Some(counter) = timing.counter {
+            counter.add(1, &timing.attributes);
         }
     }
 }

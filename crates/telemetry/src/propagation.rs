@@ -12,9 +12,17 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
     Context,
-    propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator},
+    propagation::{TextMapCompositePropagator, TextMapPropagator},
+    trace::TraceContextExt as _,
 };
 use opentelemetry_sdk::propagation::BaggagePropagator;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The carrier traits: implement them for another transport's headers (the
+/// `messaging` crate does for Kafka records) and pass them to [`inject_span`]
+/// and [`continue_and_link`].
+pub use opentelemetry::propagation::{Extractor, Injector};
 
 pub use b3::{B3Debug, B3Deferred, B3Encoding, B3Propagator, B3RootDecision};
 pub use w3c::{TRACESTATE_CHARS_MAX, TRACESTATE_MEMBERS_MAX, W3cTraceContext};
@@ -85,6 +93,29 @@ pub fn extract(carrier: &dyn Extractor) -> Context {
 /// Writes `cx` into any carrier.
 pub fn inject(cx: &Context, carrier: &mut dyn Injector) {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(cx, carrier));
+}
+
+/// Writes the context of `span` into any carrier: how a record carries the
+/// span that sent it.
+pub fn inject_span(span: &Span, carrier: &mut dyn Injector) {
+    inject(&span.context(), carrier);
+}
+
+/// Makes `span` continue the trace found in `carrier`, with the remote span as
+/// its parent *and* as a link: the messaging conventions' shape for a consumer
+/// that processes one message. The parent keeps `span` and everything it calls
+/// in the sender's trace; the link records which send it processes (Jaeger
+/// draws it as FOLLOWS_FROM). Call it right after opening `span`, before it is
+/// entered. A carrier without a context makes `span` the root of a new trace
+/// (not a child of whatever span is current), with an invalid link that the
+/// SDK drops.
+pub fn continue_and_link(span: &Span, carrier: &dyn Extractor) {
+    let sender = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract_with_context(&Context::new(), carrier)
+    });
+    let sender_span_context = sender.span().span_context().clone();
+    let _ = span.set_parent(sender);
+    span.add_link(sender_span_context);
 }
 
 /// Inbound HTTP headers as a carrier.

@@ -19,7 +19,8 @@ struct RequestId(String);
 /// Remembers `id` as the request id of `span` and everything below it.
 ///
 /// Capped: it is forwarded on every call and copied into every SERVER span.
-pub(crate) fn remember(span: &Span, id: &str) {
+/// The server middleware calls it for HTTP; the Kafka consumer for the id a record carried.
+pub fn remember(span: &Span, id: &str) {
     let id = crate::untrusted::capped(id.trim(), crate::untrusted::MAX_REQUEST_ID);
     if id.is_empty() {
         return;

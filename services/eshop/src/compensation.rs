@@ -15,13 +15,12 @@ use std::{
     time::Duration,
 };
 
+use service_kit::Backoff;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{Service, downstream::Downstream};
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Undos of failed checkouts, and the background tasks that retry them.
 #[derive(Debug)]
@@ -85,14 +84,14 @@ impl Compensator {
         let max_backoff = self.max_backoff;
         self.tasks.spawn(
             async move {
-                let mut backoff = FIRST_BACKOFF;
+                let mut backoff = Backoff::new(max_backoff);
                 loop {
                     tokio::select! {
                         () = give_up.cancelled() => {
                             tracing::error!(%service, order.id = %order_id, trace_id, "undo abandoned at shutdown; reconcile this order by hand");
                             break;
                         }
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
                     match downstream.undo(service, order_id).await {
                         Ok(()) => {
@@ -101,7 +100,6 @@ impl Compensator {
                         }
                         Err(err) => tracing::warn!(%service, order.id = %order_id, trace_id, error = %err, "undo failed again; retrying"),
                     }
-                    backoff = (backoff * 2).min(max_backoff);
                 }
                 pending.fetch_sub(1, Ordering::Relaxed);
             }

@@ -71,7 +71,12 @@ impl Config {
             billing_url: env_url(BILLING_URL, "http://billing:8080")?,
             delivery_url: env_url(DELIVERY_URL, "http://delivery:8080")?,
             http_timeout: env_millis(HTTP_CLIENT_TIMEOUT_MS, DEFAULT_HTTP_CLIENT_TIMEOUT)?,
-            kafka: KafkaSettings::from_env()?,
+            // The Kafka crate knows nothing of service-kit; its error has the same fields.
+            kafka: KafkaSettings::from_env().map_err(|err| ConfigError {
+                name: err.name,
+                value: err.value,
+                reason: err.reason,
+            })?,
             publish_timeout: env_millis(KAFKA_PUBLISH_TIMEOUT_MS, DEFAULT_PUBLISH_TIMEOUT)?,
             undo_max_backoff: env_millis(UNDO_MAX_BACKOFF_MS, DEFAULT_UNDO_MAX_BACKOFF)?,
             pending_undos_max: env_or(PENDING_UNDOS_MAX, DEFAULT_PENDING_UNDOS_MAX)?,

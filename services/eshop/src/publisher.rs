@@ -3,14 +3,8 @@
 use std::{sync::LazyLock, time::Duration};
 
 use api::{OrderPlaced, PublishedEvent};
-use messaging::KafkaSettings;
-use rdkafka::{
-    error::KafkaError,
-    producer::{FutureProducer, FutureRecord, Producer as _},
-    util::Timeout,
-};
-use telemetry::kafka;
-use tracing::Instrument as _;
+use messaging::{KafkaSettings, TracedProducer};
+use rdkafka::error::KafkaError;
 
 /// How long shutdown waits for records still queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,69 +28,38 @@ pub enum PublishError {
     Encode(#[from] serde_json::Error),
 }
 
+#[derive(Debug)]
 pub(crate) struct Publisher {
-    producer: FutureProducer,
+    producer: TracedProducer,
     topic: String,
-    ack_timeout: Duration,
-}
-
-impl std::fmt::Debug for Publisher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("topic", &self.topic)
-            .field("ack_timeout", &self.ack_timeout)
-            .finish()
-    }
 }
 
 impl Publisher {
     /// Creates the producer; it connects lazily, so eshop starts even while the broker is away.
     pub(crate) fn new(settings: &KafkaSettings, ack_timeout: Duration) -> Result<Self, KafkaError> {
-        let ack_timeout_ms = u64::try_from(ack_timeout.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
-            producer: settings.producer_config(ack_timeout_ms).create()?,
+            producer: TracedProducer::new(settings, ack_timeout)?,
             topic: settings.topic.clone(),
-            ack_timeout,
         })
     }
 
     /// Publishes the event keyed by order id (so one order's events stay in
-    /// order on one partition) inside a PRODUCER span whose context travels in
-    /// the record headers, and returns where the broker stored it.
+    /// order on one partition), traced by [`TracedProducer::send`], and
+    /// returns where the broker stored it.
     pub(crate) async fn publish(&self, event: &OrderPlaced) -> Result<PublishedEvent, PublishError> {
         let key = event.order_id.to_string();
         let payload = serde_json::to_vec(event)?;
-        let span = kafka::producer_span(&self.topic, &key);
-        let record = FutureRecord::to(&self.topic)
-            .key(&key)
-            .payload(&payload)
-            .headers(kafka::record_headers(&span));
-        // message.timeout.ms (set to ack_timeout) bounds the wait for the
-        // acknowledgement; this bounds the wait for room in a full local queue.
-        let outcome = self
-            .producer
-            .send(record, Timeout::After(self.ack_timeout))
-            .instrument(span.clone())
-            .await;
-        match outcome {
-            Ok(delivery) => {
-                kafka::record_delivery(&span, delivery.partition, delivery.offset);
-                ORDERS_PLACED.add(1, &[]);
-                Ok(PublishedEvent {
-                    topic: self.topic.clone(),
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                })
-            }
-            Err((err, _record)) => {
-                kafka::record_error(&span, "kafka_error", &err);
-                Err(PublishError::NotAcknowledged(err))
-            }
-        }
+        let delivery = self.producer.send(&self.topic, key.as_bytes(), &payload, &[]).await?;
+        ORDERS_PLACED.add(1, &[]);
+        Ok(PublishedEvent {
+            topic: self.topic.clone(),
+            partition: delivery.partition,
+            offset: delivery.offset,
+        })
     }
 
     pub(crate) fn flush(&self) {
-        if let Err(err) = self.producer.flush(Timeout::After(FLUSH_TIMEOUT)) {
+        if let Err(err) = self.producer.flush(FLUSH_TIMEOUT) {
             tracing::error!(%err, "records left unsent at shutdown");
         }
     }

@@ -8,7 +8,7 @@ use rdkafka::{
     error::KafkaError,
     message::OwnedMessage,
 };
-use service_kit::Readiness;
+use service_kit::{Backoff, Readiness};
 use tokio::{sync::mpsc::error::SendTimeoutError, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +16,6 @@ use crate::{
     Config, WorkerError,
     handle::Handler,
     lanes::{self, Assignment, KafkaConsumer, LANE_CAPACITY, LaneEnd, Lanes},
-    retry::FIRST_BACKOFF,
 };
 
 /// How long a record waits for room in its partition's full lane before the
@@ -97,7 +96,7 @@ impl Worker {
                         tracing::warn!(%err, "Kafka receive failed; waiting for the broker");
                         tokio::select! {
                             () = shutdown.cancelled() => break None,
-                            () = tokio::time::sleep(FIRST_BACKOFF) => {}
+                            () = tokio::time::sleep(Backoff::FIRST) => {}
                         }
                     }
                 },

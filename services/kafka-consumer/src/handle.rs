@@ -5,15 +5,15 @@ use std::time::Duration;
 use api::{EmailRequest, OrderPlaced, Payment, PaymentStatus, paths};
 use rdkafka::message::{Message as _, OwnedMessage};
 use reqwest_middleware::ClientWithMiddleware;
-use telemetry::{client::ResendCount, kafka};
+use service_kit::Backoff;
+use telemetry::client::ResendCount;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     Config, WorkerError,
     dead_letter::DeadLetters,
-    retry::{self, FIRST_BACKOFF, Verdict},
+    retry::{self, Verdict},
 };
 
 /// Records copied to the dead-letter topic, by why (`error.type`).
@@ -66,8 +66,7 @@ impl Handler {
 
     /// Handles `message` until it is done or `stop` is cancelled while waiting to retry.
     pub(crate) async fn handle(&self, message: &OwnedMessage, stop: &CancellationToken) -> Handled {
-        let span = kafka::consumer_span(message, &self.group_id);
-        async {
+        messaging::consumer::process(message, &self.group_id, async {
             let order = match parse(message) {
                 Ok(order) => order,
                 Err(reason) => return self.dead_letter(message, "invalid_message", &reason, stop).await,
@@ -93,8 +92,7 @@ impl Handler {
                         .await
                 }
             }
-        }
-        .instrument(span)
+        })
         .await
     }
 
@@ -105,7 +103,7 @@ impl Handler {
         reason: &str,
         stop: &CancellationToken,
     ) -> Handled {
-        kafka::record_error(&tracing::Span::current(), error_type, &reason);
+        messaging::record_error(&tracing::Span::current(), error_type, &reason);
         tracing::error!(reason, "this record can never be handled; dead-lettering it");
         if self.dead_letters.send(message, reason, stop).await {
             DEAD_LETTERED.add(
@@ -180,15 +178,17 @@ impl Handler {
         build: impl Fn(&ClientWithMiddleware) -> reqwest_middleware::RequestBuilder,
         read: impl AsyncFn(reqwest::Response) -> Result<T, String>,
     ) -> Answer<T> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new(self.max_backoff);
         let mut resend_count = 0;
         loop {
             let attempt = resend_count + 1;
-            let wait = match build(&self.client)
+            let outcome = build(&self.client)
                 .with_extension(ResendCount(resend_count))
                 .send()
-                .await
-            {
+                .await;
+            // Taken on every attempt, so the pause doubles even while Retry-After sets the wait.
+            let pause = backoff.next_wait();
+            let wait = match outcome {
                 Ok(response) => {
                     let status = response.status();
                     match retry::verdict(status) {
@@ -201,7 +201,7 @@ impl Handler {
                                     attempt,
                                     "unreadable answer; retrying"
                                 );
-                                backoff
+                                pause
                             }
                         },
                         Verdict::Rejected => {
@@ -209,7 +209,7 @@ impl Handler {
                             return Answer::Rejected(format!("{service} answered {status}: {}", retry::capped(&body)));
                         }
                         Verdict::Retry => {
-                            let wait = retry::retry_after(response.headers()).unwrap_or(backoff);
+                            let wait = retry::retry_after(response.headers()).unwrap_or(pause);
                             tracing::warn!(service, %status, attempt, ?wait, "call failed; retrying");
                             wait
                         }
@@ -217,14 +217,13 @@ impl Handler {
                 }
                 Err(err) => {
                     tracing::warn!(service, %err, attempt, "service unreachable; retrying");
-                    backoff
+                    pause
                 }
             };
             tokio::select! {
                 () = stop.cancelled() => return Answer::Interrupted,
                 () = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(self.max_backoff);
             resend_count += 1;
         }
     }

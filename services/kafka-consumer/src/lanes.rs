@@ -166,7 +166,7 @@ pub(crate) struct Assignment {
 impl ClientContext for Assignment {
     // Consumer lag per partition, from librdkafka's statistics.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        telemetry::kafka::record_consumer_lag(&statistics);
+        messaging::lag::record_consumer_lag(&statistics);
     }
 }
 

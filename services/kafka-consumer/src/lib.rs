@@ -72,7 +72,12 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            kafka: KafkaSettings::from_env()?,
+            // The Kafka crate knows nothing of service-kit; its error has the same fields.
+            kafka: KafkaSettings::from_env().map_err(|err| ConfigError {
+                name: err.name,
+                value: err.value,
+                reason: err.reason,
+            })?,
             notification_url: env_url(NOTIFICATION_URL, "http://notification:8080")?,
             billing_url: env_url(BILLING_URL, "http://billing:8080")?,
             http_timeout: env_millis(HTTP_CLIENT_TIMEOUT_MS, DEFAULT_HTTP_CLIENT_TIMEOUT)?,

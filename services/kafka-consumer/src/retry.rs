@@ -1,4 +1,4 @@
-//! Which answers are retried and for how long to wait: only 400 and 422 mean a record can never succeed.
+//! Which answers are retried and how long an answer asks to wait: only 400 and 422 mean a record can never succeed.
 //!
 //! Everything else is waited out: a 403 or 404 is as likely a mesh policy or
 //! routing mistake (an Istio AuthorizationPolicy denies with 403) that an
@@ -9,8 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, StatusCode, header};
 
-/// The first pause between attempts; it doubles up to the configured maximum.
-pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest `Retry-After` honoured, so that one answer cannot stall a partition for hours.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How much of an error body is kept for a log line or a dead-letter header.

@@ -2,12 +2,13 @@
 //!
 //! Criterion keeps every benchmark's estimates in
 //! `target/criterion/<group>/<function>/new/estimates.json`; the telemetry
-//! benchmarks name their pairs `<group>/bare` and `<group>/traced`.
+//! and messaging benchmarks name their pairs `<group>/bare` and `<group>/traced`.
 
 use std::{path::Path, process::ExitCode};
 
 const CRITERION_DIR: &str = "target/criterion";
-/// The pairs `crates/telemetry/benches/per_request.rs` measures, in the order printed.
+/// The pairs `crates/telemetry/benches/per_request.rs` and
+/// `crates/messaging/benches/per_record.rs` (producer, consumer) measure, in the order printed.
 const GROUPS: [(&str, &str, &str); 8] = [
     (
         "span",
@@ -19,7 +20,7 @@ const GROUPS: [(&str, &str, &str); 8] = [
     (
         "producer",
         "SDK PRODUCER span + inject",
-        "producer_span + record_headers",
+        "SendSpan: open + headers + delivered",
     ),
     ("consumer", "SDK CONSUMER span + extract + link", "consumer_span"),
     ("inject", "W3C only", "default propagators (W3C, B3, baggage)"),
