@@ -10,6 +10,6 @@ use tracing::Span;
 /// low-cardinality name such as `kafka_error`; `message` is the status description.
 pub fn record_error(span: &Span, error_type: &str, message: &dyn std::fmt::Display) {
     span.record("error.type", error_type);
-    telemetry::set_error_status(span, message.to_string());
+    telemetry::span::mark_error(span, message.to_string());
     metrics::add_close_attribute(span, KeyValue::new(attribute::ERROR_TYPE, error_type.to_owned()));
 }

@@ -24,7 +24,7 @@
 //! with its own [`propagation::Injector`] and [`propagation::Extractor`],
 //! [`request_id::of`] and [`request_id::remember`], [`metrics::messaging`] with
 //! [`metrics::record_on_close`] and [`metrics::add_close_attribute`],
-//! [`semconv::attribute`] and [`set_error_status`].
+//! [`semconv::attribute`] and [`span::mark_error`].
 //!
 //! The services never touch propagators or carriers themselves: they go through
 //! these modules (and `messaging`), so the trace contract lives in one place.
@@ -51,14 +51,6 @@ pub(crate) fn span_context(span: &tracing::Span) -> opentelemetry::trace::SpanCo
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     span.context().span().span_context().clone()
-}
-
-/// Marks `span` failed (OpenTelemetry status `Error` with `description`), for
-/// spans that record their outcome themselves, such as the Kafka ones; the
-/// caller also records `error.type`.
-pub fn set_error_status(span: &tracing::Span, description: impl Into<std::borrow::Cow<'static, str>>) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    span.set_status(opentelemetry::trace::Status::error(description));
 }
 
 /// The trace id of the span the caller is in, as 32 lowercase hex digits, or

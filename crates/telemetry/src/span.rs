@@ -14,7 +14,9 @@ pub fn set_attribute(span: &tracing::Span, key: &'static str, value: impl Into<V
     span.set_attribute(key, value);
 }
 
-/// Marks the span failed: its status becomes `Error` with `description`.
-pub fn mark_error(span: &tracing::Span, description: impl Into<String>) {
-    span.set_status(opentelemetry::trace::Status::error(description.into()));
+/// Marks the span failed: its status becomes `Error` with `description`. For
+/// spans that record their outcome themselves (a handler's, the Kafka ones);
+/// the caller also records `error.type` where the conventions ask for it.
+pub fn mark_error(span: &tracing::Span, description: impl Into<std::borrow::Cow<'static, str>>) {
+    span.set_status(opentelemetry::trace::Status::error(description));
 }

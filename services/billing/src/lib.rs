@@ -162,7 +162,7 @@ async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, J
 }
 
 fn mark_span_error(message: &str) {
-    telemetry::span::mark_error(&tracing::Span::current(), message);
+    telemetry::span::mark_error(&tracing::Span::current(), message.to_owned());
 }
 
 /// Refunds an order's charge and remembers the order as cancelled.

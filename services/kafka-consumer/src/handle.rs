@@ -8,7 +8,6 @@ use reqwest_middleware::ClientWithMiddleware;
 use service_kit::Backoff;
 use telemetry::client::ResendCount;
 use tokio_util::sync::CancellationToken;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     Config, WorkerError,
@@ -80,7 +79,7 @@ impl Handler {
             };
             if !stands {
                 // eshop answered 503 and undid the order, but Kafka had kept the record.
-                tracing::Span::current().set_attribute("eshop.order.undone", true);
+                telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.undone", true);
                 tracing::warn!(order.id = %order.order_id, "the order was undone; no email");
                 return Handled::Done;
             }
