@@ -16,6 +16,3 @@ pub use metric::{MetricKind, MetricPoint, decode_metrics_request};
 pub use receiver::{Receiver, Stores, router};
 pub use records::Records;
 pub use store::{SpanStore, WaitTimedOut};
-// The records the stores hand out, and the tree their failures draw, so a test
-// that only receives can name them without depending on trace-model too.
-pub use trace_model::{AttributeValue, LinkRecord, LogRecord, SpanKind, SpanRecord, SpanStatus, tree};

@@ -19,7 +19,8 @@ use axum::{
     middleware,
     routing::any,
 };
-use otlp_sink::{AttributeValue, Receiver, SpanKind, SpanRecord, SpanStatus};
+use otlp_sink::Receiver;
+use trace_model::{AttributeValue, SpanKind, SpanRecord, SpanStatus};
 
 const CHILD: &str = "TELEMETRY_TEST_CHILD";
 const WAIT: Duration = Duration::from_secs(30);
@@ -102,7 +103,7 @@ async fn b3_and_http_conventions_in_and_out() {
         spans
             .iter()
             .find(|span| span.trace_id == trace && span.kind == kind)
-            .unwrap_or_else(|| panic!("no {kind:?} span in {trace}:\n{}", otlp_sink::tree::render_all(&spans)))
+            .unwrap_or_else(|| panic!("no {kind:?} span in {trace}:\n{}", trace_model::tree::render_all(&spans)))
     };
 
     // Debug and deferred callers: their trace continues, under their span.
@@ -240,7 +241,7 @@ async fn otel_logs_and_metrics_exporters_are_honoured() {
         let span = spans
             .iter()
             .find(|span| span.span_id == span_id)
-            .unwrap_or_else(|| panic!("no span {span_id}:\n{}", otlp_sink::tree::render_all(&spans)));
+            .unwrap_or_else(|| panic!("no span {span_id}:\n{}", trace_model::tree::render_all(&spans)));
         assert!(span.events.is_empty(), "span events: {:?}", span.events);
         assert!(
             metrics
