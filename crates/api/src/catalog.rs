@@ -48,17 +48,27 @@ pub fn product(sku: &str) -> Option<&'static Product> {
 
 /// The order `GET /checkout` places, so a bare `curl /checkout` shows the whole flow.
 pub fn sample_order() -> crate::CheckoutRequest {
-    crate::CheckoutRequest {
+    let body = crate::unchecked::CheckoutRequest {
         email: "jane.doe@example.com".to_owned(),
         items: vec![
-            crate::OrderLine {
+            crate::unchecked::OrderLine {
                 sku: "BOOK-RUST".to_owned(),
                 quantity: 1,
             },
-            crate::OrderLine {
+            crate::unchecked::OrderLine {
                 sku: "MUG-FERRIS".to_owned(),
                 quantity: 2,
             },
         ],
+    };
+    // A unit test parses it too, so this cannot fire in a build that passed its tests.
+    crate::CheckoutRequest::try_from(body).expect("the sample order keeps the rules")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sample_order_keeps_the_rules() {
+        assert_eq!(super::sample_order().items.len(), 2);
     }
 }

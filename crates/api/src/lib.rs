@@ -4,20 +4,24 @@
 //! eshop `/checkout` -> inventory `/createOrder`, billing `/payment`, delivery
 //! `/arrangeDelivery` -> Kafka `eshop-topic` -> notification `/sendEmail`.
 //! The undo paths (`/cancelOrder`, `/refund`, `/cancelDelivery`) are this suite's own.
+//!
+//! The request types deserialize only when they keep the rules (see
+//! [`validation`]): a handler that holds one needs no checks of its own.
+//! [`unchecked`] has the same bodies before the rules, for services that
+//! answer a wrong shape and a broken rule differently.
 
 pub mod catalog;
+mod email;
+mod order;
+mod requests;
+pub mod unchecked;
 pub mod validation;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// One line of an order: a catalogue SKU and how many of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrderLine {
-    pub sku: String,
-    pub quantity: u32,
-}
+pub use email::Email;
+pub use order::{OrderLine, OrderLines, Quantity, Sku};
 
 /// The routes each service serves, named once for both sides of the call.
 pub mod paths {
@@ -37,10 +41,10 @@ pub mod paths {
 
 /// eshop `POST /checkout`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "unchecked::CheckoutRequest")]
 pub struct CheckoutRequest {
-    pub email: String,
-    pub items: Vec<OrderLine>,
+    pub email: Email,
+    pub items: OrderLines,
 }
 
 /// eshop's answer to a successful checkout: what every step returned.
@@ -65,17 +69,17 @@ pub struct PublishedEvent {
 
 /// inventory `POST /createOrder`: reserve stock for an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "unchecked::ReserveRequest")]
 pub struct ReserveRequest {
     pub order_id: Uuid,
-    pub items: Vec<OrderLine>,
+    pub items: OrderLines,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub reservation_id: Uuid,
     pub order_id: Uuid,
-    pub items: Vec<OrderLine>,
+    pub items: OrderLines,
 }
 
 /// The body of every undo call: inventory `/cancelOrder`, billing `/refund`, delivery `/cancelDelivery`.
@@ -95,11 +99,11 @@ pub struct StockLevel {
 
 /// billing `POST /payment`: billing prices the items itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "unchecked::PaymentRequest")]
 pub struct PaymentRequest {
     pub order_id: Uuid,
-    pub email: String,
-    pub items: Vec<OrderLine>,
+    pub email: Email,
+    pub items: OrderLines,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,11 +124,11 @@ pub struct Payment {
 
 /// delivery `POST /arrangeDelivery`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "unchecked::DeliveryRequest")]
 pub struct DeliveryRequest {
     pub order_id: Uuid,
-    pub email: String,
-    pub items: Vec<OrderLine>,
+    pub email: Email,
+    pub items: OrderLines,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,8 +151,8 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPlaced {
     pub order_id: Uuid,
-    pub email: String,
-    pub items: Vec<OrderLine>,
+    pub email: Email,
+    pub items: OrderLines,
     pub amount_cents: u64,
     pub currency: String,
     pub tracking_id: String,
@@ -157,10 +161,11 @@ pub struct OrderPlaced {
 
 /// notification `POST /sendEmail`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "unchecked::EmailRequest")]
 pub struct EmailRequest {
     pub order_id: Uuid,
-    pub to: String,
+    pub to: Email,
+    /// Not blank.
     pub subject: String,
     pub body: String,
 }

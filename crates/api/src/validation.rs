@@ -1,6 +1,6 @@
-//! The rules an order must meet, checked by eshop before it calls anyone and again by each callee.
+//! The limits an order must keep, and the violations the parsing types report when a body breaks them.
 
-use crate::{OrderLine, catalog};
+use std::fmt;
 
 /// At most this many of one SKU in an order.
 pub const MAX_QUANTITY: u32 = 1_000;
@@ -12,13 +12,14 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// One broken rule: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// A JSON pointer-like path, e.g. `items[1].quantity`.
+    /// A JSON pointer-like path, e.g. `items[1].quantity`; empty when the
+    /// value itself is meant (a bare email address, before it has a field).
     pub field: String,
     pub reason: String,
 }
 
 impl Violation {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason: reason.into(),
@@ -26,54 +27,97 @@ impl Violation {
     }
 }
 
-/// Every problem with these order lines, empty when they are acceptable.
-pub fn check_lines(items: &[OrderLine]) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    if items.is_empty() {
-        violations.push(Violation::new("items", "an order needs at least one item"));
+/// Every rule a value broke. A type checks its own rules and knows nothing of
+/// where it sits in a body, so the containing type places its violations
+/// under its field with [`Violations::at`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    /// One violation of the value itself.
+    pub fn of_value(reason: impl Into<String>) -> Self {
+        Self(vec![Violation::new("", reason)])
     }
-    if items.len() > MAX_LINES {
-        violations.push(Violation::new("items", format!("at most {MAX_LINES} lines per order")));
+
+    pub fn push(&mut self, violation: Violation) {
+        self.0.push(violation);
     }
-    for (index, line) in items.iter().enumerate() {
-        if catalog::product(&line.sku).is_none() {
-            violations.push(Violation::new(
-                format!("items[{index}].sku"),
-                format!("unknown SKU {:?}", line.sku),
-            ));
-        }
-        if line.quantity == 0 || line.quantity > MAX_QUANTITY {
-            violations.push(Violation::new(
-                format!("items[{index}].quantity"),
-                format!("must be between 1 and {MAX_QUANTITY}, got {}", line.quantity),
-            ));
-        }
-        if items[..index].iter().any(|earlier| earlier.sku == line.sku) {
-            violations.push(Violation::new(
-                format!("items[{index}].sku"),
-                format!("{:?} appears twice; put the total in one line", line.sku),
-            ));
+
+    /// The same violations, each under `field` (`email`, `items`, `[2]`).
+    pub fn at(self, field: &str) -> Self {
+        let placed = self
+            .0
+            .into_iter()
+            .map(|violation| Violation {
+                field: join(field, &violation.field),
+                reason: violation.reason,
+            })
+            .collect();
+        Self(placed)
+    }
+
+    /// Adds `result`'s violations under `field`, and gives back its value if it had one.
+    pub fn collect<T>(&mut self, field: &str, result: Result<T, Violations>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violations) => {
+                self.0.extend(violations.at(field).0);
+                None
+            }
         }
     }
-    violations
+
+    /// `Ok(value)` when no rule was broken.
+    pub fn or_ok<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, Violations> {
+        match (self.0.is_empty(), value()) {
+            (true, Some(value)) => Ok(value),
+            _ => Err(self),
+        }
+    }
 }
 
-/// Every problem with this email address (a plausibility check, not RFC 5322).
-pub fn check_email(email: &str) -> Vec<Violation> {
-    let plausible = email.len() <= MAX_EMAIL_LEN
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
-    if plausible {
-        Vec::new()
-    } else {
-        vec![Violation::new(
-            "email",
-            format!("not an email address: {}", mask_email(email)),
-        )]
+fn join(outer: &str, inner: &str) -> String {
+    match (outer, inner) {
+        (outer, "") => outer.to_owned(),
+        ("", inner) => inner.to_owned(),
+        (outer, inner) if inner.starts_with('[') => format!("{outer}{inner}"),
+        (outer, inner) => format!("{outer}.{inner}"),
     }
 }
+
+impl std::ops::Deref for Violations {
+    type Target = [Violation];
+
+    fn deref(&self) -> &[Violation] {
+        &self.0
+    }
+}
+
+impl From<Violations> for Vec<Violation> {
+    fn from(violations: Violations) -> Self {
+        violations.0
+    }
+}
+
+/// `items[0].quantity: must be between 1 and 1000, got 0; email: ...`, what
+/// serde reports when a body is deserialized straight into a checked type.
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, violation) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            if violation.field.is_empty() {
+                f.write_str(&violation.reason)?;
+            } else {
+                write!(f, "{}: {}", violation.field, violation.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violations {}
 
 /// An address as spans, logs and problem details may show it: its first
 /// character and its domain, `j***@example.com`. An address is personal data;
@@ -92,60 +136,19 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// The amount an order costs, from catalogue prices; `None` for an unknown SKU or an overflow.
-pub fn order_total_cents(items: &[OrderLine]) -> Option<u64> {
-    items.iter().try_fold(0u64, |total, line| {
-        let product = catalog::product(&line.sku)?;
-        total.checked_add(product.unit_price_cents.checked_mul(u64::from(line.quantity))?)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(sku: &str, quantity: u32) -> OrderLine {
-        OrderLine {
-            sku: sku.to_owned(),
-            quantity,
-        }
-    }
-
     #[test]
-    fn acceptable_lines_have_no_violations() {
-        assert!(check_lines(&[line("BOOK-RUST", 1), line("MUG-FERRIS", MAX_QUANTITY)]).is_empty());
-    }
-
-    #[test]
-    fn each_broken_rule_names_its_field() {
-        let fields: Vec<String> = check_lines(&[
-            line("NOPE", 0),
-            line("BOOK-RUST", MAX_QUANTITY + 1),
-            line("BOOK-RUST", 1),
-        ])
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect();
-        assert_eq!(
-            fields,
-            ["items[0].sku", "items[0].quantity", "items[1].quantity", "items[2].sku"]
-        );
-        assert_eq!(check_lines(&[])[0].field, "items");
-    }
-
-    #[test]
-    fn emails_are_checked_for_plausibility() {
-        assert!(check_email("jane.doe@example.com").is_empty());
-        for bad in [
-            "",
-            "jane",
-            "@example.com",
-            "jane@localhost",
-            "ja ne@example.com",
-            "a@b@c.com",
-        ] {
-            assert_eq!(check_email(bad).len(), 1, "{bad:?} should be refused");
-        }
+    fn violations_are_placed_under_their_field() {
+        let mut line = Violations::of_value("bad");
+        line.push(Violation::new("quantity", "too many"));
+        let placed = line.at("[2]").at("items");
+        let fields: Vec<&str> = placed.iter().map(|violation| violation.field.as_str()).collect();
+        assert_eq!(fields, ["items[2]", "items[2].quantity"]);
+        assert_eq!(placed.to_string(), "items[2]: bad; items[2].quantity: too many");
+        assert_eq!(Violations::of_value("bare").to_string(), "bare");
     }
 
     #[test]
@@ -153,16 +156,5 @@ mod tests {
         assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask_email("jane"), "j*** (4 characters)");
         assert_eq!(mask_email(""), "*** (0 characters)");
-        let refused = check_email("jane doe@example.com");
-        assert!(!refused[0].reason.contains("jane doe"), "{:?}", refused[0].reason);
-    }
-
-    #[test]
-    fn totals_use_catalogue_prices() {
-        assert_eq!(
-            order_total_cents(&[line("BOOK-RUST", 1), line("MUG-FERRIS", 2)]),
-            Some(3_999 + 2 * 1_299)
-        );
-        assert_eq!(order_total_cents(&[line("NOPE", 1)]), None);
     }
 }

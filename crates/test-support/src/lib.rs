@@ -4,8 +4,10 @@
 //! tests start a [`Stack`] of real processes exporting to an in-process OTLP
 //! receiver, and check the [`Trace`] it received.
 
+mod answer;
 mod app;
 mod broker;
+mod paging;
 mod process;
 mod programs;
 mod proxy;
@@ -14,8 +16,10 @@ mod stack;
 pub mod tls;
 mod trace;
 
+pub use answer::Answer;
 pub use app::{TestApp, spawn_app};
 pub use broker::{Broker, PARTITIONS, TOPICS, kafka_launcher, kraft_settings};
+pub use paging::check_paging;
 pub use process::{ServiceProcess, binary_path};
 pub use programs::{installed_program, repo_root};
 pub use proxy::{Fault, FlakyProxy};

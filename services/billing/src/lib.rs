@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, validation};
+use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, unchecked};
 use axum::{
     Router,
     extract::State,
@@ -95,13 +95,9 @@ pub fn app(state: AppState) -> Router {
 /// charge; asking after the order was cancelled is refused.
 async fn payment(
     State(state): State<AppState>,
-    Json(request): Json<PaymentRequest>,
+    Json(request): Json<unchecked::PaymentRequest>,
 ) -> Result<(StatusCode, Json<Payment>), Problem> {
-    let mut violations = validation::check_lines(&request.items);
-    violations.extend(validation::check_email(&request.email));
-    if !violations.is_empty() {
-        return Err(Problem::invalid_input(&violations));
-    }
+    let request = PaymentRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     {
         let ledger = state.ledger();
         if ledger.cancelled.contains(&request.order_id) {
@@ -111,14 +107,7 @@ async fn payment(
             return Ok((StatusCode::OK, Json(existing.clone())));
         }
     }
-    let amount_cents = validation::order_total_cents(&request.items).ok_or_else(|| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "amount-overflow",
-            "The order's amount is out of range",
-            "",
-        )
-    })?;
+    let amount_cents = request.items.total_cents();
     bank_transfer(amount_cents, state.credit_limit_cents).await?;
     let payment = Payment {
         payment_id: Uuid::new_v4(),

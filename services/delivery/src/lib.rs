@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, validation};
+use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, unchecked};
 use axum::{
     Router,
     extract::State,
@@ -89,13 +89,9 @@ pub fn app(state: AppState) -> Router {
 #[tracing::instrument(name = "schedule delivery", skip_all, fields(order.id = %request.order_id))]
 async fn arrange_delivery(
     State(state): State<AppState>,
-    Json(request): Json<DeliveryRequest>,
+    Json(request): Json<unchecked::DeliveryRequest>,
 ) -> Result<(StatusCode, Json<Delivery>), Problem> {
-    let mut violations = validation::check_lines(&request.items);
-    violations.extend(validation::check_email(&request.email));
-    if !violations.is_empty() {
-        return Err(Problem::invalid_input(&violations));
-    }
+    let request = DeliveryRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     let mut schedule = state.schedule();
     if schedule.cancelled.contains(&request.order_id) {
         return Err(Problem::order_cancelled(request.order_id));

@@ -1,6 +1,6 @@
 //! The checkout: validate, reserve, charge, schedule delivery, publish; on any failure, undo every step that may have happened.
 
-use api::{CheckoutRequest, CheckoutResponse, OrderPlaced, catalog, validation};
+use api::{CheckoutRequest, CheckoutResponse, OrderPlaced, catalog, unchecked, validation::Violations};
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -29,38 +29,42 @@ static ORDERS_UNDONE: LazyLock<Counter> = LazyLock::new(|| {
 
 /// `GET /checkout`: places the catalogue's sample order, so a bare `curl` shows the whole flow.
 pub(crate) async fn sample_checkout(State(state): State<AppState>) -> Response {
-    place(state, catalog::sample_order(), None).await
+    place(state, Ok(catalog::sample_order()), None).await
 }
 
 /// `POST /checkout` with a JSON order, and optionally an `Idempotency-Key`.
 pub(crate) async fn checkout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(order): Json<CheckoutRequest>,
+    Json(body): Json<unchecked::CheckoutRequest>,
 ) -> Response {
     let key = match idempotency::key(&headers) {
         Ok(key) => key,
         Err(problem) => return problem.into_response(),
     };
     let Some(key) = key else {
-        return place(state, order, None).await;
+        return place(state, CheckoutRequest::try_from(body), None).await;
     };
-    match state.0.idempotency_keys.claim(key, idempotency::fingerprint(&order)) {
+    // The key remembers the body as sent, so an order that breaks a rule is
+    // answered the same 422 again on a retry with the same key.
+    match state.0.idempotency_keys.claim(key, idempotency::fingerprint(&body)) {
         Claim::Answered(response) => response,
-        Claim::New(claimed) => place(state, order, Some(claimed)).await,
+        Claim::New(claimed) => place(state, CheckoutRequest::try_from(body), Some(claimed)).await,
     }
 }
 
-async fn place(state: AppState, order: CheckoutRequest, claimed: Option<Claimed>) -> Response {
-    let mut violations = validation::check_email(&order.email);
-    violations.extend(validation::check_lines(&order.items));
-    if !violations.is_empty() {
-        let response = CheckoutError::Invalid(violations).into_response();
-        return match claimed {
-            Some(claimed) => claimed.complete(response).await,
-            None => response,
-        };
-    }
+/// Places the order, or answers why it is not one (422, every broken rule listed).
+async fn place(state: AppState, order: Result<CheckoutRequest, Violations>, claimed: Option<Claimed>) -> Response {
+    let order = match order {
+        Ok(order) => order,
+        Err(broken) => {
+            let response = CheckoutError::Invalid(broken.into()).into_response();
+            return match claimed {
+                Some(claimed) => claimed.complete(response).await,
+                None => response,
+            };
+        }
+    };
     // The steps run in a task of their own, tracked for shutdown: if the
     // client hangs up, axum drops this handler, and a checkout stopped halfway
     // would leave stock reserved or money taken. The task finishes, undo and

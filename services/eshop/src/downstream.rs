@@ -3,7 +3,7 @@
 use std::{fmt, time::Duration};
 
 use api::{
-    Delivery, DeliveryRequest, OrderLine, OrderRef, Payment, PaymentRequest, Reservation, ReserveRequest, paths,
+    Delivery, DeliveryRequest, Email, OrderLines, OrderRef, Payment, PaymentRequest, Reservation, ReserveRequest, paths,
 };
 use axum::http::StatusCode;
 use reqwest_middleware::ClientWithMiddleware;
@@ -111,19 +111,19 @@ impl Downstream {
         })
     }
 
-    pub(crate) async fn reserve(&self, order_id: Uuid, items: &[OrderLine]) -> Result<Reservation, CallError> {
+    pub(crate) async fn reserve(&self, order_id: Uuid, items: &OrderLines) -> Result<Reservation, CallError> {
         let body = ReserveRequest {
             order_id,
-            items: items.to_vec(),
+            items: items.clone(),
         };
         self.post(Service::Inventory, paths::CREATE_ORDER, &body).await
     }
 
-    pub(crate) async fn charge(&self, order_id: Uuid, email: &str, items: &[OrderLine]) -> Result<Payment, CallError> {
+    pub(crate) async fn charge(&self, order_id: Uuid, email: &Email, items: &OrderLines) -> Result<Payment, CallError> {
         let body = PaymentRequest {
             order_id,
-            email: email.to_owned(),
-            items: items.to_vec(),
+            email: email.clone(),
+            items: items.clone(),
         };
         self.post(Service::Billing, paths::PAYMENT, &body).await
     }
@@ -131,13 +131,13 @@ impl Downstream {
     pub(crate) async fn arrange_delivery(
         &self,
         order_id: Uuid,
-        email: &str,
-        items: &[OrderLine],
+        email: &Email,
+        items: &OrderLines,
     ) -> Result<Delivery, CallError> {
         let body = DeliveryRequest {
             order_id,
-            email: email.to_owned(),
-            items: items.to_vec(),
+            email: email.clone(),
+            items: items.clone(),
         };
         self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
     }

@@ -11,7 +11,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, catalog, paths, validation};
+use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, catalog, paths, unchecked};
 use axum::{
     Router,
     extract::State,
@@ -114,12 +114,9 @@ pub fn app(state: AppState) -> Router {
 #[tracing::instrument(name = "reserve stock", skip_all, fields(order.id = %request.order_id))]
 async fn create_order(
     State(state): State<AppState>,
-    Json(request): Json<ReserveRequest>,
+    Json(request): Json<unchecked::ReserveRequest>,
 ) -> Result<(StatusCode, Json<Reservation>), Problem> {
-    let violations = validation::check_lines(&request.items);
-    if !violations.is_empty() {
-        return Err(Problem::invalid_input(&violations));
-    }
+    let request = ReserveRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     let mut stock = state.stock();
     if stock.cancelled.contains(&request.order_id) {
         return Err(Problem::order_cancelled(request.order_id));
@@ -131,8 +128,8 @@ async fn create_order(
         .items
         .iter()
         .filter_map(|line| {
-            let available = stock.levels.get(&line.sku).map_or(0, |level| level.available);
-            (available < line.quantity)
+            let available = stock.levels.get(line.sku.as_str()).map_or(0, |level| level.available);
+            (available < line.quantity.get())
                 .then(|| format!("{}: {} requested, {} available", line.sku, line.quantity, available))
         })
         .collect();
@@ -145,9 +142,9 @@ async fn create_order(
         ));
     }
     for OrderLine { sku, quantity } in &request.items {
-        let level = stock.levels.entry(sku.clone()).or_default();
-        level.available -= quantity;
-        level.reserved += quantity;
+        let level = stock.levels.entry(sku.as_str().to_owned()).or_default();
+        level.available -= quantity.get();
+        level.reserved += quantity.get();
     }
     let reservation = Reservation {
         reservation_id: Uuid::new_v4(),
@@ -168,9 +165,9 @@ async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRe
     stock.cancelled.insert(request.order_id, ());
     if let Some(reservation) = stock.reservations.remove(&request.order_id) {
         for OrderLine { sku, quantity } in &reservation.items {
-            let level = stock.levels.entry(sku.clone()).or_default();
-            level.reserved -= quantity;
-            level.available += quantity;
+            let level = stock.levels.entry(sku.as_str().to_owned()).or_default();
+            level.reserved -= quantity.get();
+            level.available += quantity.get();
         }
         tracing::info!("reservation released");
     }

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, validation};
+use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, unchecked};
 use axum::{
     Router,
     extract::State,
@@ -75,18 +75,9 @@ pub fn app(state: AppState) -> Router {
 #[tracing::instrument(name = "send email", skip_all, fields(order.id = %request.order_id))]
 async fn send_email(
     State(state): State<AppState>,
-    Json(request): Json<EmailRequest>,
+    Json(request): Json<unchecked::EmailRequest>,
 ) -> Result<Json<EmailReceipt>, Problem> {
-    let mut violations = validation::check_email(&request.to);
-    if request.subject.trim().is_empty() {
-        violations.push(validation::Violation {
-            field: "subject".into(),
-            reason: "must not be empty".into(),
-        });
-    }
-    if !violations.is_empty() {
-        return Err(Problem::invalid_input(&violations));
-    }
+    let request = EmailRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     let mut sent = state.sent();
     if let Some(earlier) = sent.get_mut(&request.order_id) {
         earlier.requests += 1;
@@ -99,13 +90,13 @@ async fn send_email(
             status: EmailStatus::AlreadySent,
         }));
     }
-    tracing::info!(to = %validation::mask_email(&request.to), "email sent");
+    tracing::info!(to = %request.to.masked(), "email sent");
     EMAILS_SENT.add(1, &[]);
     sent.insert(
         request.order_id,
         SentEmail {
             order_id: request.order_id,
-            to: request.to,
+            to: request.to.into(),
             subject: request.subject,
             body: request.body,
             requests: 1,

@@ -17,11 +17,8 @@ use test_support::{Stack, WAIT};
 pub fn order_event(email: &str) -> api::OrderPlaced {
     api::OrderPlaced {
         order_id: uuid::Uuid::new_v4(),
-        email: email.to_owned(),
-        items: vec![api::OrderLine {
-            sku: "BOOK-RUST".to_owned(),
-            quantity: 1,
-        }],
+        email: api::Email::try_from(email).expect("a test address"),
+        items: serde_json::from_value(serde_json::json!([{ "sku": "BOOK-RUST", "quantity": 1 }])).expect("one book"),
         amount_cents: 3_999,
         currency: "EUR".to_owned(),
         tracking_id: "TRK-TEST".to_owned(),
