@@ -6,7 +6,10 @@
 //! The undo paths (`/cancelOrder`, `/refund`, `/cancelDelivery`) are this suite's own.
 
 pub mod catalog;
+pub mod tables;
 pub mod validation;
+
+pub use tables::TableLimits;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -20,4 +20,4 @@ pub use limits::ServerLimits;
 pub use problem::Problem;
 pub use query::{Page, Query};
 pub use serve::{MAX_BODY_BYTES, bind, serve, service_router, shutdown_signal};
-pub use table::{OrderTable, TableLimits};
+pub use table::BoundedTable;

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, validation};
+use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths, validation};
 use axum::{
     Router,
     extract::State,
@@ -19,8 +19,8 @@ use axum::{
 };
 use serde::Deserialize;
 use service_kit::{
-    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             credit_limit_cents: env_or(BILLING_CREDIT_LIMIT_CENTS, DEFAULT_CREDIT_LIMIT_CENTS)?,
         })
     }
@@ -58,8 +58,8 @@ pub struct AppState {
 /// same order never interleave.
 #[derive(Debug)]
 struct Ledger {
-    payments: OrderTable<Payment>,
-    cancelled: OrderTable<()>,
+    payments: BoundedTable<Uuid, Payment>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 impl AppState {
@@ -68,8 +68,8 @@ impl AppState {
             credit_limit_cents: config.credit_limit_cents,
             limits: config.limits,
             ledger: Arc::new(Mutex::new(Ledger {
-                payments: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                payments: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
         }
     }
@@ -205,5 +205,5 @@ async fn payments(
         limit: query.limit,
         after: query.after,
     };
-    Ok(Json(ledger.payments.page(page.after, page.limit()?)))
+    Ok(Json(ledger.payments.page(page.after.as_ref(), page.limit()?)))
 }

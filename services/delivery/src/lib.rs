@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, validation};
+use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths, validation};
 use axum::{
     Router,
     extract::State,
@@ -14,8 +14,8 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             delivery_days: env_or(DELIVERY_DAYS, DEFAULT_DELIVERY_DAYS)?,
         })
     }
@@ -52,8 +52,8 @@ pub struct AppState {
 /// Deliveries and cancelled orders, under one lock.
 #[derive(Debug)]
 struct Schedule {
-    deliveries: OrderTable<Delivery>,
-    cancelled: OrderTable<()>,
+    deliveries: BoundedTable<Uuid, Delivery>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 impl AppState {
@@ -62,8 +62,8 @@ impl AppState {
             delivery_days: config.delivery_days,
             limits: config.limits,
             schedule: Arc::new(Mutex::new(Schedule {
-                deliveries: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                deliveries: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
         }
     }
@@ -130,5 +130,7 @@ async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<Orde
 
 /// A page of deliveries: `?limit=&after=<order id>`.
 async fn deliveries(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<Delivery>>, Problem> {
-    Ok(Json(state.schedule().deliveries.page(page.after, page.limit()?)))
+    Ok(Json(
+        state.schedule().deliveries.page(page.after.as_ref(), page.limit()?),
+    ))
 }

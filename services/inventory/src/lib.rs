@@ -11,7 +11,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, catalog, paths, validation};
+use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths, validation};
 use axum::{
     Router,
     extract::State,
@@ -19,8 +19,8 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Problem, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Problem, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)?,
         })
     }
@@ -59,8 +59,8 @@ struct Stock {
     levels: BTreeMap<String, Level>,
     /// The oldest reservations are forgotten when the table is full; their
     /// units stay reserved (those orders were placed long ago).
-    reservations: OrderTable<Reservation>,
-    cancelled: OrderTable<()>,
+    reservations: BoundedTable<Uuid, Reservation>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +86,8 @@ impl AppState {
         Self {
             stock: Arc::new(Mutex::new(Stock {
                 levels,
-                reservations: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                reservations: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
             limits: config.limits,
         }
