@@ -6,6 +6,7 @@
 //! The undo paths (`/cancelOrder`, `/refund`, `/cancelDelivery`) are this suite's own.
 
 pub mod catalog;
+pub mod problems;
 pub mod tables;
 pub mod validation;
 

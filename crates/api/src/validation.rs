@@ -1,5 +1,9 @@
 //! The rules an order must meet, checked by eshop before it calls anyone and again by each callee.
 
+use std::fmt;
+
+use serde::Serialize;
+
 use crate::{OrderLine, catalog};
 
 /// At most this many of one SKU in an order.
@@ -9,12 +13,20 @@ pub const MAX_LINES: usize = 50;
 /// RFC 5321's limit on an address's length.
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// One broken rule: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One broken rule: which field, and what is wrong with it. It serializes as
+/// `{"field": .., "reason": ..}` and displays as `field: reason`, as problem
+/// details list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// A JSON pointer-like path, e.g. `items[1].quantity`.
     pub field: String,
     pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
 }
 
 impl Violation {
@@ -131,6 +143,16 @@ mod tests {
             ["items[0].sku", "items[0].quantity", "items[1].quantity", "items[2].sku"]
         );
         assert_eq!(check_lines(&[])[0].field, "items");
+    }
+
+    #[test]
+    fn a_violation_shows_as_problem_details_list_it() {
+        let violation = Violation::new("items[0].sku", "unknown SKU");
+        assert_eq!(violation.to_string(), "items[0].sku: unknown SKU");
+        assert_eq!(
+            serde_json::to_value(&violation).expect("json"),
+            serde_json::json!({ "field": "items[0].sku", "reason": "unknown SKU" })
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths, validation};
+use api::{
+    OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths,
+    problems::{self, OrderCancelled},
+    validation,
+};
 use axum::{
     Router,
     extract::State,
@@ -88,7 +92,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::REFUND, post(refund))
         .route(paths::PAYMENTS, get(payments))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Charges an order once: asking again for the same order returns the first
@@ -105,7 +109,10 @@ async fn payment(
     {
         let ledger = state.ledger();
         if ledger.cancelled.contains(&request.order_id) {
-            return Err(Problem::order_cancelled(request.order_id));
+            return Err(Problem::described(
+                OrderCancelled::KIND,
+                OrderCancelled::new(request.order_id),
+            ));
         }
         if let Some(existing) = ledger.payments.get(&request.order_id) {
             return Ok((StatusCode::OK, Json(existing.clone())));
@@ -151,7 +158,10 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
 async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, Json<Payment>), Problem> {
     let mut ledger = state.ledger();
     if ledger.cancelled.contains(&payment.order_id) {
-        return Err(Problem::order_cancelled(payment.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(payment.order_id),
+        ));
     }
     if let Some(existing) = ledger.payments.get(&payment.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));

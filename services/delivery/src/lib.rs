@@ -6,7 +6,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths, validation};
+use api::{
+    Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths,
+    problems::{self, OrderCancelled},
+    validation,
+};
 use axum::{
     Router,
     extract::State,
@@ -81,7 +85,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::CANCEL_DELIVERY, post(cancel_delivery))
         .route(paths::DELIVERIES, get(deliveries))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Schedules one shipment per order: asking again returns the first one;
@@ -98,7 +102,10 @@ async fn arrange_delivery(
     }
     let mut schedule = state.schedule();
     if schedule.cancelled.contains(&request.order_id) {
-        return Err(Problem::order_cancelled(request.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(request.order_id),
+        ));
     }
     if let Some(existing) = schedule.deliveries.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
@@ -129,7 +136,10 @@ async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<Orde
 }
 
 /// A page of deliveries: `?limit=&after=<order id>`.
-async fn deliveries(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<Delivery>>, Problem> {
+async fn deliveries(
+    State(state): State<AppState>,
+    Query(page): Query<Page<Uuid>>,
+) -> Result<Json<Vec<Delivery>>, Problem> {
     Ok(Json(
         state.schedule().deliveries.page(page.after.as_ref(), page.limit()?),
     ))

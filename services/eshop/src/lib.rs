@@ -16,7 +16,7 @@ mod publisher;
 
 use std::{sync::Arc, time::Duration};
 
-use api::paths;
+use api::{paths, problems};
 use axum::{Router, routing::get};
 use messaging::KafkaSettings;
 use service_kit::{
@@ -169,5 +169,5 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route(paths::CHECKOUT, get(checkout::sample_checkout).post(checkout::checkout))
         .with_state(state);
-    service_kit::service_router(api, readiness, limits)
+    service_kit::service_router(api, readiness, limits, problems::TYPE_PREFIX)
 }

@@ -11,7 +11,11 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths, validation};
+use api::{
+    OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths,
+    problems::{self, OrderCancelled},
+    validation,
+};
 use axum::{
     Router,
     extract::State,
@@ -105,7 +109,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::CANCEL_ORDER, post(cancel_order))
         .route(paths::STOCK, get(stock))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Reserves all lines or none. Asking again for the same order returns the
@@ -122,7 +126,10 @@ async fn create_order(
     }
     let mut stock = state.stock();
     if stock.cancelled.contains(&request.order_id) {
-        return Err(Problem::order_cancelled(request.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(request.order_id),
+        ));
     }
     if let Some(existing) = stock.reservations.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));

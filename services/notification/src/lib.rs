@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, TableLimits, paths, validation};
+use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, TableLimits, paths, problems, validation};
 use axum::{
     Router,
     extract::State,
@@ -69,7 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SEND_EMAIL, post(send_email))
         .route(paths::SENT_EMAILS, get(sent_emails))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 #[tracing::instrument(name = "send email", skip_all, fields(order.id = %request.order_id))]
@@ -118,6 +118,9 @@ async fn send_email(
 }
 
 /// A page of sent emails: `?limit=&after=<order id>`.
-async fn sent_emails(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<SentEmail>>, Problem> {
+async fn sent_emails(
+    State(state): State<AppState>,
+    Query(page): Query<Page<Uuid>>,
+) -> Result<Json<Vec<SentEmail>>, Problem> {
     Ok(Json(state.sent().page(page.after.as_ref(), page.limit()?)))
 }
