@@ -46,6 +46,12 @@ impl Config {
     }
 }
 
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     delivery_days: u16,

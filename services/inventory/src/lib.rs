@@ -51,6 +51,12 @@ impl Config {
     }
 }
 
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Level {
     available: u32,
