@@ -13,9 +13,13 @@
 pub mod catalog;
 mod email;
 mod order;
+pub mod problems;
 mod requests;
+pub mod tables;
 pub mod unchecked;
 pub mod validation;
+
+pub use tables::TableLimits;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// At most this many of one SKU in an order.
 pub const MAX_QUANTITY: u32 = 1_000;
 /// At most this many lines in an order.
@@ -9,13 +11,21 @@ pub const MAX_LINES: usize = 50;
 /// RFC 5321's limit on an address's length.
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// One broken rule: which field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One broken rule: which field, and what is wrong with it. It serializes as
+/// `{"field": .., "reason": ..}` and displays as `field: reason`, as problem
+/// details list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// A JSON pointer-like path, e.g. `items[1].quantity`; empty when the
     /// value itself is meant (a bare email address, before it has a field).
     pub field: String,
     pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
 }
 
 impl Violation {
@@ -149,6 +159,16 @@ mod tests {
         assert_eq!(fields, ["items[2]", "items[2].quantity"]);
         assert_eq!(placed.to_string(), "items[2]: bad; items[2].quantity: too many");
         assert_eq!(Violations::of_value("bare").to_string(), "bare");
+    }
+
+    #[test]
+    fn a_violation_shows_as_problem_details_list_it() {
+        let violation = Violation::new("items[0].sku", "unknown SKU");
+        assert_eq!(violation.to_string(), "items[0].sku: unknown SKU");
+        assert_eq!(
+            serde_json::to_value(&violation).expect("json"),
+            serde_json::json!({ "field": "items[0].sku", "reason": "unknown SKU" })
+        );
     }
 
     #[test]

@@ -38,6 +38,18 @@ where
     }
 }
 
+/// A count that must be at least 1 (a table's size, a pool's), or `default`.
+pub fn env_count(name: &'static str, default: usize) -> Result<usize, ConfigError> {
+    match env_or(name, default)? {
+        0 => Err(ConfigError {
+            name,
+            value: "0".into(),
+            reason: "must be at least 1".into(),
+        }),
+        count => Ok(count),
+    }
+}
+
 /// The variable as a string, or `default`.
 pub fn env_string(name: &'static str, default: &str) -> String {
     match std::env::var(name) {

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     Problem,
-    config::{ConfigError, env_millis, env_or},
+    config::{ConfigError, env_count, env_millis, env_or},
 };
 
 /// How long a request may run before it is answered 503. Above the longest
@@ -53,19 +53,11 @@ impl Default for ServerLimits {
 
 impl ServerLimits {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let limits = Self {
+        Ok(Self {
             request_timeout: env_millis(REQUEST_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT)?,
-            max_concurrent_requests: env_or(MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONCURRENT_REQUESTS)?,
+            max_concurrent_requests: env_count(MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONCURRENT_REQUESTS)?,
             max_header_bytes: env_or(MAX_REQUEST_HEADER_BYTES, DEFAULT_MAX_REQUEST_HEADER_BYTES)?,
-        };
-        if limits.max_concurrent_requests == 0 {
-            return Err(ConfigError {
-                name: MAX_CONCURRENT_REQUESTS,
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(limits)
+        })
     }
 }
 

@@ -5,7 +5,6 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::Problem;
 
@@ -30,16 +29,26 @@ impl From<QueryRejection> for Problem {
     }
 }
 
-/// `?limit=N&after=<order id>`: the next `limit` records after that order id
-/// (records are listed in order id order; pass the last id of a page to get the next).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// `?limit=N&after=<cursor>`: the next `limit` records after the cursor, a
+/// key of the caller's choosing (records are listed in key order; pass the
+/// last key of a page to get the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub struct Page<C> {
     pub limit: Option<usize>,
-    pub after: Option<Uuid>,
+    pub after: Option<C>,
 }
 
-impl Page {
+impl<C> Default for Page<C> {
+    fn default() -> Self {
+        Self {
+            limit: None,
+            after: None,
+        }
+    }
+}
+
+impl<C> Page<C> {
     /// The page size asked for, or a 400 when it is 0 or above [`MAX_PAGE_LIMIT`].
     pub fn limit(&self) -> Result<usize, Problem> {
         match self.limit {

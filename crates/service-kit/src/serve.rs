@@ -18,8 +18,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Wraps a service's API routes in the suite's conventions: a traced SERVER span
 /// per request, the [`ServerLimits`] and a body size limit, problem+json for
 /// unknown routes, and the untraced health probes and `GET /metrics`
-/// (Prometheus) beside them.
-pub fn service_router(api: Router, readiness: Readiness, limits: ServerLimits) -> Router {
+/// (Prometheus) beside them. Problem types are named under
+/// `problem_type_prefix` (see [`crate::problem::set_type_prefix`]).
+pub fn service_router(
+    api: Router,
+    readiness: Readiness,
+    limits: ServerLimits,
+    problem_type_prefix: &'static str,
+) -> Router {
+    crate::problem::set_type_prefix(problem_type_prefix);
     api.fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(

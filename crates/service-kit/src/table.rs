@@ -1,193 +1,210 @@
-//! A bounded in-memory table of records keyed by order id, oldest evicted first, read in pages.
+//! A bounded in-memory table: at most `capacity` entries, the oldest evicted first, read in key order.
 //!
-//! What inventory, billing, delivery and notification keep, and the cancelled
-//! markers beside them. A service that runs for days under load must not grow
-//! without limit: when the table is full, inserting a new order evicts the
-//! oldest one. The table has no lock of its own: a service keeps the tables
-//! that one request reads and changes together (a payment and the order's
-//! cancelled marker) under one mutex, so no other request sees half a change.
+//! A service that runs for days under load must not grow without limit: when
+//! the table is full, inserting a new key evicts the entry that arrived first.
+//! Replacing the value of a key already present keeps that key's place in the
+//! eviction order (it is not a new arrival); removing a key and inserting it
+//! again makes it the newest. The table has no lock of its own: a service
+//! keeps the tables that one request reads and changes together under one
+//! mutex, so no other request sees half a change.
 
 use std::{
     collections::{BTreeMap, VecDeque},
     ops::Bound,
 };
 
-use uuid::Uuid;
-
-use crate::config::{ConfigError, env_or};
-
-/// How many orders each service keeps a record of (reservations, payments,
-/// deliveries, emails). At about 1 KiB a record the default stays under
-/// 10 MiB, well inside the 128 MiB memory limit the manifests set.
-pub const ORDER_RECORDS_MAX: &str = "ORDER_RECORDS_MAX";
-pub const DEFAULT_ORDER_RECORDS_MAX: usize = 10_000;
-/// How many cancelled orders each service remembers, so that a step arriving
-/// after its undo is refused. Only ids: 10,000 take well under 1 MiB.
-pub const CANCELLED_ORDERS_MAX: &str = "CANCELLED_ORDERS_MAX";
-pub const DEFAULT_CANCELLED_ORDERS_MAX: usize = 10_000;
-
-/// The table sizes a service reads from the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableLimits {
-    pub records: usize,
-    pub cancelled: usize,
-}
-
-impl TableLimits {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let records = env_or(ORDER_RECORDS_MAX, DEFAULT_ORDER_RECORDS_MAX)?;
-        let cancelled = env_or(CANCELLED_ORDERS_MAX, DEFAULT_CANCELLED_ORDERS_MAX)?;
-        for (name, value) in [(ORDER_RECORDS_MAX, records), (CANCELLED_ORDERS_MAX, cancelled)] {
-            if value == 0 {
-                return Err(ConfigError {
-                    name,
-                    value: value.to_string(),
-                    reason: "must be at least 1".into(),
-                });
-            }
-        }
-        Ok(Self { records, cancelled })
-    }
-}
-
-impl Default for TableLimits {
-    fn default() -> Self {
-        Self {
-            records: DEFAULT_ORDER_RECORDS_MAX,
-            cancelled: DEFAULT_CANCELLED_ORDERS_MAX,
-        }
-    }
-}
-
-/// Records by order id, at most `capacity` of them.
+/// Entries by key, at most `capacity` of them.
 #[derive(Debug, Clone)]
-pub struct OrderTable<T> {
-    records: BTreeMap<Uuid, T>,
-    /// Insertion order, for eviction. Ids of removed records linger until
-    /// they reach the front or the queue is compacted.
-    arrivals: VecDeque<Uuid>,
+pub struct BoundedTable<K, V> {
+    entries: BTreeMap<K, Slot<V>>,
+    /// Keys in arrival order, for eviction. A removed key lingers here until
+    /// it reaches the front or the queue is compacted; its arrival number
+    /// tells it from a later insert of the same key.
+    arrivals: VecDeque<(u64, K)>,
+    next_arrival: u64,
     capacity: usize,
 }
 
-impl<T> OrderTable<T> {
+#[derive(Debug, Clone)]
+struct Slot<V> {
+    arrival: u64,
+    value: V,
+}
+
+impl<K: Ord + Clone, V> BoundedTable<K, V> {
+    /// A table of at most `capacity` entries (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            records: BTreeMap::new(),
+            entries: BTreeMap::new(),
             arrivals: VecDeque::new(),
+            next_arrival: 0,
             capacity: capacity.max(1),
         }
     }
 
-    pub fn get(&self, order_id: &Uuid) -> Option<&T> {
-        self.records.get(order_id)
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
-    pub fn get_mut(&mut self, order_id: &Uuid) -> Option<&mut T> {
-        self.records.get_mut(order_id)
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.entries.get(key).map(|slot| &slot.value)
     }
 
-    pub fn contains(&self, order_id: &Uuid) -> bool {
-        self.records.contains_key(order_id)
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.entries.get_mut(key).map(|slot| &mut slot.value)
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.contains_key(key)
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.entries.is_empty()
     }
 
-    /// Inserts or replaces a record; a new order evicts the oldest one when the
-    /// table is full, and the evicted record is returned.
-    pub fn insert(&mut self, order_id: Uuid, record: T) -> Option<(Uuid, T)> {
-        if self.records.insert(order_id, record).is_some() {
+    /// Inserts or replaces an entry. A replaced entry keeps its place in the
+    /// eviction order; a new key evicts the oldest entry when the table is
+    /// full, and the evicted entry is returned.
+    pub fn insert(&mut self, key: K, value: V) -> Option<(K, V)> {
+        if let Some(slot) = self.entries.get_mut(&key) {
+            slot.value = value;
             return None;
         }
-        self.arrivals.push_back(order_id);
-        let evicted = if self.records.len() > self.capacity {
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        self.arrivals.push_back((arrival, key.clone()));
+        self.entries.insert(key, Slot { arrival, value });
+        let evicted = if self.entries.len() > self.capacity {
             self.evict_oldest()
         } else {
             None
         };
-        // Removed records leave their ids behind; keep the queue within twice
-        // the table so that insert-and-remove traffic cannot grow it.
+        // Removed keys leave their arrivals behind; keep the queue within
+        // twice the table so that insert-and-remove traffic cannot grow it.
         if self.arrivals.len() > 2 * self.capacity {
-            let records = &self.records;
-            self.arrivals.retain(|id| records.contains_key(id));
+            let entries = &self.entries;
+            self.arrivals
+                .retain(|(arrival, key)| is_current(entries, *arrival, key));
         }
         evicted
     }
 
-    pub fn remove(&mut self, order_id: &Uuid) -> Option<T> {
-        self.records.remove(order_id)
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.entries.remove(key).map(|slot| slot.value)
     }
 
-    fn evict_oldest(&mut self) -> Option<(Uuid, T)> {
-        while let Some(oldest) = self.arrivals.pop_front() {
-            if let Some(record) = self.records.remove(&oldest) {
-                return Some((oldest, record));
+    /// Entries in key order, starting after `after` (from the first when `None`).
+    pub fn iter_after(&self, after: Option<&K>) -> impl Iterator<Item = (&K, &V)> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.entries
+            .range::<K, _>((start, Bound::Unbounded))
+            .map(|(key, slot)| (key, &slot.value))
+    }
+
+    fn evict_oldest(&mut self) -> Option<(K, V)> {
+        while let Some((arrival, oldest)) = self.arrivals.pop_front() {
+            if is_current(&self.entries, arrival, &oldest) {
+                return self.entries.remove(&oldest).map(|slot| (oldest, slot.value));
             }
         }
         None
     }
 }
 
-impl<T: Clone> OrderTable<T> {
-    /// Up to `limit` records in order id order, starting after `after`.
-    pub fn page(&self, after: Option<Uuid>, limit: usize) -> Vec<T> {
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.records
-            .range((start, Bound::Unbounded))
+impl<K: Ord + Clone, V: Clone> BoundedTable<K, V> {
+    /// Up to `limit` values in key order, starting after `after`: a page of a list endpoint.
+    pub fn page(&self, after: Option<&K>, limit: usize) -> Vec<V> {
+        self.iter_after(after)
             .take(limit)
-            .map(|(_, record)| record.clone())
+            .map(|(_, value)| value.clone())
             .collect()
     }
+}
+
+/// Whether this arrival is the one of the entry now in the table under `key`.
+fn is_current<K: Ord, V>(entries: &BTreeMap<K, Slot<V>>, arrival: u64, key: &K) -> bool {
+    entries.get(key).is_some_and(|slot| slot.arrival == arrival)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ids(n: u128) -> Vec<Uuid> {
-        (1..=n).map(Uuid::from_u128).collect()
+    #[test]
+    fn a_full_table_evicts_the_oldest_entry() {
+        let mut table = BoundedTable::with_capacity(3);
+        for key in [30, 10, 20] {
+            assert!(table.insert(key, key * 10).is_none());
+        }
+        assert_eq!(table.insert(5, 50), Some((30, 300)), "30 came first, whatever its key");
+        assert_eq!(table.insert(40, 400), Some((10, 100)));
+        assert_eq!(table.insert(1, 10), Some((20, 200)));
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.page(None, 10), vec![10, 50, 400]);
     }
 
     #[test]
-    fn a_full_table_evicts_the_oldest_order() {
-        let mut table = OrderTable::with_capacity(2);
-        let [a, b, c] = ids(3)[..] else { unreachable!() };
-        assert!(table.insert(b, "b").is_none());
-        assert!(table.insert(a, "a").is_none());
-        assert!(table.insert(b, "b again").is_none(), "replacing is not a new order");
-        assert_eq!(table.insert(c, "c"), Some((b, "b again")), "b came first");
-        assert_eq!(table.len(), 2);
-        assert!(table.contains(&a) && table.contains(&c));
+    fn replacing_a_value_keeps_its_place_in_the_eviction_order() {
+        let mut table = BoundedTable::with_capacity(2);
+        assert!(table.insert("b", 1).is_none());
+        assert!(table.insert("a", 1).is_none());
+        assert!(table.insert("b", 2).is_none(), "replacing is not a new arrival");
+        assert_eq!(table.get(&"b"), Some(&2));
+        assert_eq!(table.insert("c", 1), Some(("b", 2)), "b came first");
+        assert!(table.contains(&"a") && table.contains(&"c"));
     }
 
     #[test]
-    fn removed_ids_do_not_grow_the_queue_or_get_evicted_twice() {
-        let mut table = OrderTable::with_capacity(3);
-        for id in ids(100) {
-            table.insert(id, ());
-            table.remove(&id);
+    fn a_key_removed_and_inserted_again_is_the_newest() {
+        let mut table = BoundedTable::with_capacity(2);
+        table.insert("a", ());
+        table.remove(&"a");
+        table.insert("b", ());
+        table.insert("a", ());
+        assert_eq!(table.insert("c", ()), Some(("b", ())), "a's first arrival is stale");
+        assert_eq!(table.insert("d", ()), Some(("a", ())));
+    }
+
+    #[test]
+    fn removed_keys_do_not_grow_the_queue_or_get_evicted_twice() {
+        let mut table = BoundedTable::with_capacity(3);
+        for key in 100..200 {
+            table.insert(key, ());
+            table.remove(&key);
         }
         assert!(table.arrivals.len() <= 6, "{}", table.arrivals.len());
-        let [a, b, c, d] = ids(4)[..] else { unreachable!() };
-        for id in [a, b, c] {
-            table.insert(id, ());
+        for key in [1, 2, 3] {
+            table.insert(key, ());
         }
-        assert_eq!(table.insert(d, ()), Some((a, ())));
+        assert_eq!(table.insert(4, ()), Some((1, ())));
     }
 
     #[test]
-    fn pages_follow_order_id_order() {
-        let mut table = OrderTable::with_capacity(10);
-        for id in ids(5).into_iter().rev() {
-            table.insert(id, id.as_u128());
+    fn pages_follow_key_order_after_the_cursor() {
+        let mut table = BoundedTable::with_capacity(10);
+        for key in (1..=5).rev() {
+            table.insert(key, key * 10);
         }
-        assert_eq!(table.page(None, 2), vec![1, 2]);
-        assert_eq!(table.page(Some(Uuid::from_u128(2)), 2), vec![3, 4]);
-        assert_eq!(table.page(Some(Uuid::from_u128(5)), 2), Vec::<u128>::new());
+        assert_eq!(table.page(None, 2), vec![10, 20]);
+        assert_eq!(table.page(Some(&2), 2), vec![30, 40]);
+        assert_eq!(
+            table.page(Some(&3), 10),
+            vec![40, 50],
+            "the cursor itself is not repeated"
+        );
+        assert_eq!(table.page(Some(&5), 2), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_a_key_starts_after_where_it_would_be() {
+        let mut table = BoundedTable::with_capacity(10);
+        for key in ["apple", "cherry", "plum"] {
+            table.insert(key.to_owned(), key);
+        }
+        assert_eq!(table.page(Some(&"banana".to_owned()), 10), vec!["cherry", "plum"]);
     }
 }

@@ -103,7 +103,12 @@ async fn b3_and_http_conventions_in_and_out() {
         spans
             .iter()
             .find(|span| span.trace_id == trace && span.kind == kind)
-            .unwrap_or_else(|| panic!("no {kind:?} span in {trace}:\n{}", trace_model::tree::render_all(&spans)))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {kind:?} span in {trace}:\n{}",
+                    trace_model::tree::render_all(&spans)
+                )
+            })
     };
 
     // Debug and deferred callers: their trace continues, under their span.

@@ -1,8 +1,8 @@
-//! A service's router served in-process on a free port.
+//! A service's app served in-process on a free port, the way its binary serves it.
 
 use std::net::SocketAddr;
 
-use axum::Router;
+use service_kit::ServiceApp;
 use tokio::net::TcpListener;
 
 /// An app served on `127.0.0.1:<free port>` until dropped.
@@ -26,12 +26,15 @@ impl Drop for TestApp {
     }
 }
 
-/// Serves `router` on port 0 and returns where.
-pub async fn spawn_app(router: Router) -> TestApp {
+/// Serves `app` (a service's [`ServiceApp`] or any router) on port 0 through
+/// [`ServiceApp::serve`], as the binaries do, and returns where. It serves
+/// until dropped: its finishing work never runs.
+pub async fn spawn_app(app: impl Into<ServiceApp>) -> TestApp {
+    let app = app.into();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        app.serve(listener, std::future::pending())
             .await
             .expect("serve test app");
     });

@@ -10,7 +10,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, catalog, paths, unchecked};
+use api::{
+    OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths,
+    problems::{self, OrderCancelled},
+    unchecked,
+};
 use axum::{
     Router,
     extract::State,
@@ -19,8 +23,8 @@ use axum::{
 };
 use serde::Deserialize;
 use service_kit::{
-    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -41,9 +45,15 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             credit_limit_cents: env_or(BILLING_CREDIT_LIMIT_CENTS, DEFAULT_CREDIT_LIMIT_CENTS)?,
         })
+    }
+}
+
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
     }
 }
 
@@ -58,8 +68,8 @@ pub struct AppState {
 /// same order never interleave.
 #[derive(Debug)]
 struct Ledger {
-    payments: OrderTable<Payment>,
-    cancelled: OrderTable<()>,
+    payments: BoundedTable<Uuid, Payment>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 impl AppState {
@@ -68,8 +78,8 @@ impl AppState {
             credit_limit_cents: config.credit_limit_cents,
             limits: config.limits,
             ledger: Arc::new(Mutex::new(Ledger {
-                payments: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                payments: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
         }
     }
@@ -88,7 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::REFUND, post(refund))
         .route(paths::PAYMENTS, get(payments))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Charges an order once: asking again for the same order returns the first
@@ -101,7 +111,10 @@ async fn payment(
     {
         let ledger = state.ledger();
         if ledger.cancelled.contains(&request.order_id) {
-            return Err(Problem::order_cancelled(request.order_id));
+            return Err(Problem::described(
+                OrderCancelled::KIND,
+                OrderCancelled::new(request.order_id),
+            ));
         }
         if let Some(existing) = ledger.payments.get(&request.order_id) {
             return Ok((StatusCode::OK, Json(existing.clone())));
@@ -140,7 +153,10 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
 async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, Json<Payment>), Problem> {
     let mut ledger = state.ledger();
     if ledger.cancelled.contains(&payment.order_id) {
-        return Err(Problem::order_cancelled(payment.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(payment.order_id),
+        ));
     }
     if let Some(existing) = ledger.payments.get(&payment.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
@@ -193,5 +209,5 @@ async fn payments(
         limit: query.limit,
         after: query.after,
     };
-    Ok(Json(ledger.payments.page(page.after, page.limit()?)))
+    Ok(Json(ledger.payments.page(page.after.as_ref(), page.limit()?)))
 }

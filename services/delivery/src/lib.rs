@@ -6,7 +6,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, paths, unchecked};
+use api::{
+    Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths,
+    problems::{self, OrderCancelled},
+    unchecked,
+};
 use axum::{
     Router,
     extract::State,
@@ -14,8 +18,8 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -36,9 +40,15 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             delivery_days: env_or(DELIVERY_DAYS, DEFAULT_DELIVERY_DAYS)?,
         })
+    }
+}
+
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
     }
 }
 
@@ -52,8 +62,8 @@ pub struct AppState {
 /// Deliveries and cancelled orders, under one lock.
 #[derive(Debug)]
 struct Schedule {
-    deliveries: OrderTable<Delivery>,
-    cancelled: OrderTable<()>,
+    deliveries: BoundedTable<Uuid, Delivery>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 impl AppState {
@@ -62,8 +72,8 @@ impl AppState {
             delivery_days: config.delivery_days,
             limits: config.limits,
             schedule: Arc::new(Mutex::new(Schedule {
-                deliveries: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                deliveries: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
         }
     }
@@ -81,7 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::CANCEL_DELIVERY, post(cancel_delivery))
         .route(paths::DELIVERIES, get(deliveries))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Schedules one shipment per order: asking again returns the first one;
@@ -94,7 +104,10 @@ async fn arrange_delivery(
     let request = DeliveryRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     let mut schedule = state.schedule();
     if schedule.cancelled.contains(&request.order_id) {
-        return Err(Problem::order_cancelled(request.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(request.order_id),
+        ));
     }
     if let Some(existing) = schedule.deliveries.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));
@@ -125,6 +138,11 @@ async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<Orde
 }
 
 /// A page of deliveries: `?limit=&after=<order id>`.
-async fn deliveries(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<Delivery>>, Problem> {
-    Ok(Json(state.schedule().deliveries.page(page.after, page.limit()?)))
+async fn deliveries(
+    State(state): State<AppState>,
+    Query(page): Query<Page<Uuid>>,
+) -> Result<Json<Vec<Delivery>>, Problem> {
+    Ok(Json(
+        state.schedule().deliveries.page(page.after.as_ref(), page.limit()?),
+    ))
 }

@@ -2,19 +2,10 @@
 //!
 //! Run: `PORT=8083 cargo run -p delivery` (days to deliver from `DELIVERY_DAYS`).
 
-use service_kit::{bind, serve, shutdown_signal};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::healthcheck::run_if_requested();
-    let config = delivery::Config::from_env()?;
-    let _telemetry = telemetry::init("delivery")?;
-    let listener = bind(config.listen).await?;
-    serve(
-        listener,
-        delivery::app(delivery::AppState::new(&config)),
-        shutdown_signal(),
-    )
-    .await?;
-    Ok(())
+    service_kit::launch("delivery", delivery::Config::from_env, |config| {
+        Ok(delivery::app(delivery::AppState::new(config)))
+    })
+    .await
 }

@@ -13,7 +13,6 @@
 //! (or the table must move to shared storage).
 
 use std::{
-    collections::{HashMap, VecDeque},
     hash::{DefaultHasher, Hash as _, Hasher as _},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
@@ -23,7 +22,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse as _, Response},
 };
-use service_kit::Problem;
+use service_kit::{BoundedTable, Problem};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on a response that repeats a stored outcome (the name Stripe uses; the draft names none).
@@ -104,12 +103,8 @@ struct Stored {
     body: Bytes,
 }
 
-#[derive(Debug)]
-struct Table {
-    entries: HashMap<String, Entry>,
-    arrivals: VecDeque<String>,
-    capacity: usize,
-}
+/// The keys eshop has seen, the oldest forgotten first when full.
+type Table = BoundedTable<String, Entry>;
 
 /// The keys eshop has seen, shared by every request.
 #[derive(Debug, Clone)]
@@ -126,11 +121,7 @@ pub(crate) enum Claim {
 
 impl IdempotencyKeys {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self(Arc::new(Mutex::new(Table {
-            entries: HashMap::new(),
-            arrivals: VecDeque::new(),
-            capacity: capacity.max(1),
-        })))
+        Self(Arc::new(Mutex::new(Table::with_capacity(capacity))))
     }
 
     /// Every change is one map operation, so a poisoned lock's data is whole.
@@ -140,7 +131,7 @@ impl IdempotencyKeys {
 
     pub(crate) fn claim(&self, key: String, fingerprint: u64) -> Claim {
         let mut table = self.table();
-        let known = match table.entries.get(&key) {
+        let known = match table.get(&key) {
             None => None,
             Some(Entry::InFlight { fingerprint: first } | Entry::Done { fingerprint: first, .. })
                 if *first != fingerprint =>
@@ -169,18 +160,7 @@ impl IdempotencyKeys {
         if let Some(response) = known {
             return Claim::Answered(response);
         }
-        table.entries.insert(key.clone(), Entry::InFlight { fingerprint });
-        table.arrivals.push_back(key.clone());
-        while table.entries.len() > table.capacity {
-            let Some(oldest) = table.arrivals.pop_front() else {
-                break;
-            };
-            table.entries.remove(&oldest);
-        }
-        if table.arrivals.len() > 2 * table.capacity {
-            let Table { entries, arrivals, .. } = &mut *table;
-            arrivals.retain(|key| entries.contains_key(key));
-        }
+        table.insert(key.clone(), Entry::InFlight { fingerprint });
         Claim::New(Claimed {
             keys: self.clone(),
             key: Some(key),
@@ -219,7 +199,7 @@ impl Claimed {
         let body = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
             Ok(body) => body,
             Err(err) => {
-                self.keys.table().entries.remove(&key);
+                self.keys.table().remove(&key);
                 tracing::warn!(%err, "checkout answer too large to keep for its Idempotency-Key");
                 return Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -232,8 +212,8 @@ impl Claimed {
         };
         let mut table = self.keys.table();
         if parts.status.is_server_error() {
-            table.entries.remove(&key);
-        } else if let Some(entry) = table.entries.get_mut(&key) {
+            table.remove(&key);
+        } else if let Some(entry) = table.get_mut(&key) {
             *entry = Entry::Done {
                 fingerprint: self.fingerprint,
                 answer: Stored {
@@ -250,7 +230,7 @@ impl Claimed {
 impl Drop for Claimed {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.keys.table().entries.remove(&key);
+            self.keys.table().remove(&key);
         }
     }
 }
@@ -287,7 +267,7 @@ mod tests {
             std::mem::forget(claimed);
         }
         let table = keys.table();
-        assert!(!table.entries.contains_key("a"));
-        assert!(table.entries.contains_key("b") && table.entries.contains_key("c"));
+        assert!(!table.contains(&"a".to_owned()));
+        assert!(table.contains(&"b".to_owned()) && table.contains(&"c".to_owned()));
     }
 }

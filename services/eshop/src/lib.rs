@@ -16,11 +16,11 @@ mod publisher;
 
 use std::{sync::Arc, time::Duration};
 
-use api::paths;
+use api::{paths, problems};
 use axum::{Router, routing::get};
 use messaging::KafkaSettings;
 use service_kit::{
-    Readiness, ServerLimits,
+    Readiness, ServerLimits, ServiceApp,
     config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_or, env_url},
 };
 use tokio_util::task::TaskTracker;
@@ -111,6 +111,12 @@ impl Config {
     }
 }
 
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
+    }
+}
+
 /// Why eshop could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -168,11 +174,23 @@ impl AppState {
     }
 }
 
+/// eshop as its binary serves it: the app, and once serving stopped,
+/// [`AppState::finish`] within the configured grace period.
+pub fn service(config: &Config) -> Result<ServiceApp, StartError> {
+    let state = AppState::new(config)?;
+    let grace = config.shutdown_grace;
+    Ok(ServiceApp::new(app(state.clone())).finishing_with(async move {
+        // Checkouts whose client hung up and undos still being retried
+        // finish (within the grace period), then queued records are delivered.
+        state.finish(grace).await;
+    }))
+}
+
 pub fn app(state: AppState) -> Router {
     let limits = state.0.limits;
     let readiness = Readiness::ready().with_gauge("pending_undos", state.0.compensator.pending());
     let api = Router::new()
         .route(paths::CHECKOUT, get(checkout::sample_checkout).post(checkout::checkout))
         .with_state(state);
-    service_kit::service_router(api, readiness, limits)
+    service_kit::service_router(api, readiness, limits, problems::TYPE_PREFIX)
 }

@@ -4,18 +4,7 @@
 //! Run: `make run` starts it with everything it calls; alone,
 //! `INVENTORY_URL=... BILLING_URL=... DELIVERY_URL=... KAFKA_BOOTSTRAP_SERVERS=... cargo run -p eshop`.
 
-use service_kit::{bind, serve, shutdown_signal};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::healthcheck::run_if_requested();
-    let config = eshop::Config::from_env()?;
-    let _telemetry = telemetry::init("eshop")?;
-    let state = eshop::AppState::new(&config)?;
-    let listener = bind(config.listen).await?;
-    serve(listener, eshop::app(state.clone()), shutdown_signal()).await?;
-    // Checkouts whose client hung up and undos still being retried finish
-    // (within the grace period), then queued records are delivered.
-    state.finish(config.shutdown_grace).await;
-    Ok(())
+    service_kit::launch("eshop", eshop::Config::from_env, |config| Ok(eshop::service(config)?)).await
 }

@@ -11,7 +11,11 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use api::{OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, catalog, paths, unchecked};
+use api::{
+    OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths,
+    problems::{self, OrderCancelled},
+    unchecked,
+};
 use axum::{
     Router,
     extract::State,
@@ -19,8 +23,8 @@ use axum::{
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Problem, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen, env_or},
+    BoundedTable, Json, Problem, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
 
@@ -41,9 +45,15 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
             initial_stock: env_or(INITIAL_STOCK, DEFAULT_INITIAL_STOCK)?,
         })
+    }
+}
+
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
     }
 }
 
@@ -59,8 +69,8 @@ struct Stock {
     levels: BTreeMap<String, Level>,
     /// The oldest reservations are forgotten when the table is full; their
     /// units stay reserved (those orders were placed long ago).
-    reservations: OrderTable<Reservation>,
-    cancelled: OrderTable<()>,
+    reservations: BoundedTable<Uuid, Reservation>,
+    cancelled: BoundedTable<Uuid, ()>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,8 +96,8 @@ impl AppState {
         Self {
             stock: Arc::new(Mutex::new(Stock {
                 levels,
-                reservations: OrderTable::with_capacity(config.tables.records),
-                cancelled: OrderTable::with_capacity(config.tables.cancelled),
+                reservations: BoundedTable::with_capacity(config.tables.records),
+                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
             })),
             limits: config.limits,
         }
@@ -105,7 +115,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::CANCEL_ORDER, post(cancel_order))
         .route(paths::STOCK, get(stock))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 /// Reserves all lines or none. Asking again for the same order returns the
@@ -119,7 +129,10 @@ async fn create_order(
     let request = ReserveRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
     let mut stock = state.stock();
     if stock.cancelled.contains(&request.order_id) {
-        return Err(Problem::order_cancelled(request.order_id));
+        return Err(Problem::described(
+            OrderCancelled::KIND,
+            OrderCancelled::new(request.order_id),
+        ));
     }
     if let Some(existing) = stock.reservations.get(&request.order_id) {
         return Ok((StatusCode::OK, Json(existing.clone())));

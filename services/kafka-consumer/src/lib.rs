@@ -29,6 +29,7 @@ mod retry;
 
 use std::time::Duration;
 
+use api::problems;
 use axum::Router;
 use messaging::KafkaSettings;
 use service_kit::{
@@ -89,5 +90,5 @@ impl Config {
 /// The consumer serves only its probes: `/readyz` turns ready once Kafka has
 /// assigned it partitions.
 pub fn app(readiness: Readiness, limits: ServerLimits) -> Router {
-    service_kit::service_router(Router::new(), readiness, limits)
+    service_kit::service_router(Router::new(), readiness, limits, problems::TYPE_PREFIX)
 }

@@ -3,14 +3,12 @@
 //!
 //! Run: `KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 NOTIFICATION_URL=http://127.0.0.1:8084 cargo run -p kafka-consumer`.
 
-use service_kit::{Readiness, bind, serve, shutdown_signal};
+use service_kit::{Readiness, ServiceApp, bind, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::healthcheck::run_if_requested();
-    let config = kafka_consumer::Config::from_env()?;
-    let _telemetry = telemetry::init("kafka-consumer")?;
+    let (config, _telemetry) = service_kit::prepare("kafka-consumer", kafka_consumer::Config::from_env)?;
     let readiness = Readiness::not_ready();
     let worker = kafka_consumer::Worker::new(&config, readiness.clone())?;
     let listener = bind(config.listen).await?;
@@ -23,11 +21,10 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    let probes = tokio::spawn(serve(
-        listener,
-        kafka_consumer::app(readiness, config.limits),
-        shutdown.clone().cancelled_owned(),
-    ));
+    let probes = tokio::spawn(
+        ServiceApp::new(kafka_consumer::app(readiness, config.limits))
+            .serve(listener, shutdown.clone().cancelled_owned()),
+    );
     worker.run(shutdown).await?;
     probes.await??;
     Ok(())

@@ -8,16 +8,17 @@
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, paths, unchecked};
+use api::{EmailReceipt, EmailRequest, EmailStatus, SentEmail, TableLimits, paths, problems, unchecked};
 use axum::{
     Router,
     extract::State,
     routing::{get, post},
 };
 use service_kit::{
-    Json, OrderTable, Page, Problem, Query, Readiness, ServerLimits, TableLimits,
-    config::{ConfigError, Listen},
+    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    config::{ConfigError, Listen, env_count},
 };
+use uuid::Uuid;
 
 /// Emails sent, not counting requests repeated for an order already emailed.
 static EMAILS_SENT: LazyLock<telemetry::metrics::Counter> =
@@ -35,8 +36,14 @@ impl Config {
         Ok(Self {
             listen: Listen::from_env()?,
             limits: ServerLimits::from_env()?,
-            tables: TableLimits::from_env()?,
+            tables: TableLimits::read(env_count)?,
         })
+    }
+}
+
+impl service_kit::ServiceConfig for Config {
+    fn listen(&self) -> Listen {
+        self.listen
     }
 }
 
@@ -46,19 +53,19 @@ pub struct AppState {
     /// The oldest records are forgotten when full: a redelivery of an order
     /// that old would be emailed again (see docs/guarantees.md, "The limits that
     /// come with the bounds").
-    sent: Arc<Mutex<OrderTable<SentEmail>>>,
+    sent: Arc<Mutex<BoundedTable<Uuid, SentEmail>>>,
 }
 
 impl AppState {
     pub fn new(config: &Config) -> Self {
         Self {
             limits: config.limits,
-            sent: Arc::new(Mutex::new(OrderTable::with_capacity(config.tables.records))),
+            sent: Arc::new(Mutex::new(BoundedTable::with_capacity(config.tables.records))),
         }
     }
 
     /// Each update is a single insert or field change, so a poisoned lock's data is whole.
-    fn sent(&self) -> MutexGuard<'_, OrderTable<SentEmail>> {
+    fn sent(&self) -> MutexGuard<'_, BoundedTable<Uuid, SentEmail>> {
         self.sent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -69,7 +76,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SEND_EMAIL, post(send_email))
         .route(paths::SENT_EMAILS, get(sent_emails))
         .with_state(state);
-    service_kit::service_router(api, Readiness::ready(), limits)
+    service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
 #[tracing::instrument(name = "send email", skip_all, fields(order.id = %request.order_id))]
@@ -109,6 +116,9 @@ async fn send_email(
 }
 
 /// A page of sent emails: `?limit=&after=<order id>`.
-async fn sent_emails(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Vec<SentEmail>>, Problem> {
-    Ok(Json(state.sent().page(page.after, page.limit()?)))
+async fn sent_emails(
+    State(state): State<AppState>,
+    Query(page): Query<Page<Uuid>>,
+) -> Result<Json<Vec<SentEmail>>, Problem> {
+    Ok(Json(state.sent().page(page.after.as_ref(), page.limit()?)))
 }

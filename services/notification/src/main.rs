@@ -2,19 +2,10 @@
 //!
 //! Run: `PORT=8084 cargo run -p notification`; `GET /sentEmails` lists what it sent.
 
-use service_kit::{bind, serve, shutdown_signal};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::healthcheck::run_if_requested();
-    let config = notification::Config::from_env()?;
-    let _telemetry = telemetry::init("notification")?;
-    let listener = bind(config.listen).await?;
-    serve(
-        listener,
-        notification::app(notification::AppState::new(&config)),
-        shutdown_signal(),
-    )
-    .await?;
-    Ok(())
+    service_kit::launch("notification", notification::Config::from_env, |config| {
+        Ok(notification::app(notification::AppState::new(config)))
+    })
+    .await
 }

@@ -97,10 +97,7 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
 }
 
 pub async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
-    spawn_app(eshop::app(
-        eshop::AppState::new(&eshop_config(inventory, billing, delivery)).expect("eshop state"),
-    ))
-    .await
+    spawn_app(eshop::service(&eshop_config(inventory, billing, delivery)).expect("eshop state")).await
 }
 
 /// eshop against these services and a broker nobody listens on: these tests
