@@ -21,11 +21,11 @@ use trace_model::{LogRecord, decode_export_request, decode_logs_request};
 use crate::{MetricPoint, Records, SpanStore, decode_metrics_request};
 
 /// The path OTLP/HTTP exporters post traces to.
-pub const TRACES_PATH: &str = "/v1/traces";
+pub(crate) const TRACES_PATH: &str = "/v1/traces";
 /// The path OTLP/HTTP exporters post metrics to.
-pub const METRICS_PATH: &str = "/v1/metrics";
+pub(crate) const METRICS_PATH: &str = "/v1/metrics";
 /// The path OTLP/HTTP exporters post logs to.
-pub const LOGS_PATH: &str = "/v1/logs";
+pub(crate) const LOGS_PATH: &str = "/v1/logs";
 
 /// What the receiver keeps, one store per signal.
 #[derive(Debug, Clone, Default)]

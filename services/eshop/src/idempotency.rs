@@ -24,9 +24,9 @@ use axum::{
 };
 use service_kit::{BoundedTable, Problem};
 
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on a response that repeats a stored outcome (the name Stripe uses; the draft names none).
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// How many keys eshop remembers. A stored outcome is about 1 KiB, so the
 /// default takes about 10 MiB at most.
 pub const IDEMPOTENCY_KEYS_MAX: &str = "IDEMPOTENCY_KEYS_MAX";

@@ -15,13 +15,13 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 
 /// Enough spans that process start-up is lost in the figure.
-pub const SPANS: u64 = 100_000;
+pub(crate) const SPANS: u64 = 100_000;
 /// The batch processor's export batch size (SDK default, as in the services).
 const BATCH: u64 = 512;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Runs the child against a receiver of its own; CPU microseconds per span.
-pub async fn cpu_us_per_span() -> anyhow::Result<f64> {
+pub(crate) async fn cpu_us_per_span() -> anyhow::Result<f64> {
     let receiver = otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let output = tokio::process::Command::new(std::env::current_exe()?)
         .args(["bare-spans", &receiver.endpoint(), &SPANS.to_string()])
@@ -44,7 +44,7 @@ pub async fn cpu_us_per_span() -> anyhow::Result<f64> {
 }
 
 /// The child: `count` spans, flushed, then CPU microseconds per span on stdout.
-pub async fn child(endpoint: String, count: u64) -> anyhow::Result<()> {
+pub(crate) async fn child(endpoint: String, count: u64) -> anyhow::Result<()> {
     // The blocking OTLP client may not be built or dropped on a runtime thread.
     tokio::task::spawn_blocking(move || {
         let exporter = SpanExporter::builder()

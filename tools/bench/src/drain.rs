@@ -25,7 +25,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
 /// Returns once the consumer group has committed up to the end of every
 /// partition (asked with ListOffsets and OffsetFetch, without joining the group).
-pub async fn until_drained(stack: &Stack) -> anyhow::Result<()> {
+pub(crate) async fn until_drained(stack: &Stack) -> anyhow::Result<()> {
     let reader: Arc<BaseConsumer> = Arc::new(
         ClientConfig::new()
             .set("bootstrap.servers", stack.broker.bootstrap_servers())

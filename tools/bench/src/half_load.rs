@@ -8,7 +8,7 @@ use std::{process::ExitCode, time::Duration};
 
 use crate::measure;
 
-pub async fn run(rate: f64, duration: Duration, extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(rate: f64, duration: Duration, extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
     let stack = measure::stack_with(true, extra).await;
     eprintln!("half-load: {rate:.1} checkouts/s for {duration:?}, tracing on");
     let report = loadgen::run(&measure::open_loop(&stack, rate, duration, 0)).await?;

@@ -35,7 +35,7 @@ fn settings(overrides: &str) -> KafkaSettings {
 /// Milliseconds from send to receipt for `count` records, one at a time, `gap`
 /// apart, while `background_rate` other records a second go to the same topic
 /// (the suite's record rate, so that the broker holds as much as it does under load).
-pub async fn round_trips(count: usize, gap: Duration, background_rate: f64) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn round_trips(count: usize, gap: Duration, background_rate: f64) -> anyhow::Result<Vec<f64>> {
     let broker = Broker::start().await;
     let producer_settings = KafkaSettings {
         bootstrap_servers: broker.bootstrap_servers(),

@@ -11,17 +11,17 @@ use trace_model::{SpanKind, SpanRecord};
 
 /// Spans one successful checkout produces (the tree of one checkout; how to
 /// read it: docs/trace.md, "Reading the trace").
-pub const SPANS_PER_CHECKOUT: usize = 18;
+pub(crate) const SPANS_PER_CHECKOUT: usize = 18;
 
 /// The OpenTelemetry SDK's default export schedules (ms): spans, log records, metrics.
-pub const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [
+pub(crate) const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [
     ("OTEL_BSP_SCHEDULE_DELAY", "5000"),
     ("OTEL_BLRP_SCHEDULE_DELAY", "1000"),
     ("OTEL_METRIC_EXPORT_INTERVAL", "60000"),
 ];
 
 /// Settings that change the figures, set here on purpose and printed with them.
-pub const SETTINGS: [(&str, &str); 9] = [
+pub(crate) const SETTINGS: [(&str, &str); 9] = [
     (
         "OTEL_BSP_SCHEDULE_DELAY / OTEL_BLRP_SCHEDULE_DELAY / OTEL_METRIC_EXPORT_INTERVAL",
         "5000 / 1000 / 60000 ms (SDK defaults; runs before 2026-11-21 16:00 UTC kept test-support's 100 / 100 / 500)",
@@ -46,12 +46,12 @@ pub const SETTINGS: [(&str, &str); 9] = [
 ];
 
 /// The local stack, with tracing on or off.
-pub async fn stack(tracing: bool) -> Stack {
+pub(crate) async fn stack(tracing: bool) -> Stack {
     stack_with(tracing, &[]).await
 }
 
 /// The local stack, with tracing on or off and `extra` variables for every service.
-pub async fn stack_with(tracing: bool, extra: &[(String, String)]) -> Stack {
+pub(crate) async fn stack_with(tracing: bool, extra: &[(String, String)]) -> Stack {
     let mut env = stack_env(tracing);
     env.extend_from_slice(extra);
     Stack::start_with(StackOptions {
@@ -62,7 +62,7 @@ pub async fn stack_with(tracing: bool, extra: &[(String, String)]) -> Stack {
 }
 
 /// `KEY=VALUE` arguments as variables.
-pub fn env_args(args: impl Iterator<Item = String>) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn env_args(args: impl Iterator<Item = String>) -> anyhow::Result<Vec<(String, String)>> {
     args.map(|arg| {
         arg.split_once('=')
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -72,7 +72,7 @@ pub fn env_args(args: impl Iterator<Item = String>) -> anyhow::Result<Vec<(Strin
 }
 
 /// Open-loop load of `GET /checkout` on `stack` at `rate` per second for `duration`.
-pub fn open_loop(stack: &Stack, rate: f64, duration: Duration, slowest: usize) -> loadgen::Config {
+pub(crate) fn open_loop(stack: &Stack, rate: f64, duration: Duration, slowest: usize) -> loadgen::Config {
     loadgen::Config {
         url: stack.eshop.url("/checkout"),
         load: loadgen::Load::Rate(rate),
@@ -87,7 +87,7 @@ pub fn open_loop(stack: &Stack, rate: f64, duration: Duration, slowest: usize) -
 }
 
 /// The variables every bench and soak stack runs with.
-pub fn stack_env(tracing: bool) -> Vec<(String, String)> {
+pub(crate) fn stack_env(tracing: bool) -> Vec<(String, String)> {
     let mut env = vec![("INITIAL_STOCK".to_owned(), "1000000000".to_owned())];
     // The SDK's own export schedules, which the Compose and Kubernetes
     // deployments keep, in place of test-support's quick ones (spans and log
@@ -99,7 +99,7 @@ pub fn stack_env(tracing: bool) -> Vec<(String, String)> {
     env
 }
 
-pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
+pub(crate) fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
     [
         &stack.eshop,
         &stack.inventory,
@@ -111,11 +111,11 @@ pub fn processes(stack: &Stack) -> [&ServiceProcess; 6] {
 }
 
 /// Resident memory in MiB, from /proc.
-pub fn rss_mib(process: &ServiceProcess) -> f64 {
+pub(crate) fn rss_mib(process: &ServiceProcess) -> f64 {
     process.pid().map_or(0.0, rss_mib_of)
 }
 
-pub fn rss_mib_of(pid: u32) -> f64 {
+pub(crate) fn rss_mib_of(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -128,7 +128,7 @@ pub fn rss_mib_of(pid: u32) -> f64 {
 }
 
 /// CPU milliseconds per checkout by process between two [`cpu_times`] readings.
-pub fn cpu_ms_per_checkout(
+pub(crate) fn cpu_ms_per_checkout(
     before: &[(String, Duration)],
     after: &[(String, Duration)],
     checkouts: f64,
@@ -148,7 +148,7 @@ pub fn cpu_ms_per_checkout(
 /// CPU time (user plus system) consumed so far by each process on the
 /// checkout path: the six services, the broker, and this process (load
 /// generator and OTLP receiver).
-pub fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
+pub(crate) fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
     let mut times: Vec<(String, Duration)> = processes(stack)
         .iter()
         .map(|process| {
@@ -170,7 +170,7 @@ pub fn cpu_times(stack: &Stack) -> Vec<(String, Duration)> {
 }
 
 /// User plus system CPU time consumed so far by `/proc/{pid}`.
-pub fn cpu_time(pid: &str) -> Duration {
+pub(crate) fn cpu_time(pid: &str) -> Duration {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
@@ -202,7 +202,7 @@ const SETTLE_QUIET_POLLS: u32 = 16;
 
 /// The spans received for each of `trace_ids`, once every one of those traces
 /// is complete or nothing new has arrived for eight seconds.
-pub async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<String, Vec<SpanRecord>> {
+pub(crate) async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<String, Vec<SpanRecord>> {
     let wanted: HashSet<&str> = trace_ids.iter().map(String::as_str).collect();
     let expected = wanted.len() * SPANS_PER_CHECKOUT;
     let mut last_count = usize::MAX;
@@ -236,7 +236,7 @@ pub async fn settled_traces(store: &SpanStore, trace_ids: &[String]) -> HashMap<
 }
 
 /// When the Kafka hop (eshop's PRODUCER span start to notification's `send email` end) began (the PRODUCER span's start, Unix nanoseconds), and its milliseconds.
-pub fn kafka_hop_at(trace: &[SpanRecord]) -> Option<(u64, f64)> {
+pub(crate) fn kafka_hop_at(trace: &[SpanRecord]) -> Option<(u64, f64)> {
     let producer = trace
         .iter()
         .find(|span| span.kind == SpanKind::Producer && span.service == "eshop")?;
@@ -251,7 +251,7 @@ pub fn kafka_hop_at(trace: &[SpanRecord]) -> Option<(u64, f64)> {
 
 /// p50 and p99 of the Kafka hops that began in the first and in the last
 /// `window` of the run: whether the hop grows as the broker holds more records.
-pub fn kafka_hop_first_and_last(hops: &[(u64, f64)], window: Duration) -> [(f64, f64); 2] {
+pub(crate) fn kafka_hop_first_and_last(hops: &[(u64, f64)], window: Duration) -> [(f64, f64); 2] {
     let (Some(first), Some(last)) = (
         hops.iter().map(|(at, _)| *at).min(),
         hops.iter().map(|(at, _)| *at).max(),
@@ -272,7 +272,7 @@ pub fn kafka_hop_first_and_last(hops: &[(u64, f64)], window: Duration) -> [(f64,
 /// The Kafka hop in three parts, in milliseconds: waiting for the broker's
 /// acknowledgement (the PRODUCER span), from the acknowledgement to the
 /// consumer picking the record up, and the consumer's handling (the CONSUMER span).
-pub fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
+pub(crate) fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
     let producer = trace
         .iter()
         .find(|span| span.kind == SpanKind::Producer && span.service == "eshop")?;
@@ -286,7 +286,7 @@ pub fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
 }
 
 /// The `q` quantile of `values` (sorted in place), nearest rank.
-pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
@@ -295,12 +295,12 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     values[rank - 1]
 }
 
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     quantile(&mut values.to_vec(), 0.5)
 }
 
 /// The machine the figures come from.
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -325,7 +325,7 @@ pub fn machine() -> String {
 
 /// Spans expected, received and lost by service: the spans per service of a
 /// complete trace, times the traces wanted.
-pub fn lost_by_service(traces: &HashMap<String, Vec<SpanRecord>>, wanted: usize) -> Vec<(String, usize, usize)> {
+pub(crate) fn lost_by_service(traces: &HashMap<String, Vec<SpanRecord>>, wanted: usize) -> Vec<(String, usize, usize)> {
     let per_checkout = traces
         .values()
         .find(|trace| trace.len() == SPANS_PER_CHECKOUT)
@@ -353,7 +353,7 @@ fn count_by_service<'a>(services: impl Iterator<Item = &'a str>) -> BTreeMap<Str
 const LOSS_WORDS: [&str; 2] = ["dropped", "Dropping"];
 
 /// What the services logged about dropping telemetry, as `service: line`.
-pub fn loss_warnings(stack: &Stack) -> Vec<String> {
+pub(crate) fn loss_warnings(stack: &Stack) -> Vec<String> {
     processes(stack)
         .iter()
         .flat_map(|process| {

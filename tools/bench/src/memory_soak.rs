@@ -19,7 +19,7 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(30);
 const STEADY_FROM: Duration = Duration::from_secs(120);
 const TOLERANCE: f64 = 0.10;
 
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     let stack = measure::stack(true).await;
     let config = measure::open_loop(&stack, RATE, LOAD_TIME, 0);
     let (report, samples) = tokio::join!(loadgen::run(&config), sample(&stack));

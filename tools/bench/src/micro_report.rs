@@ -44,7 +44,7 @@ fn median_ns(group: &str, function: &str) -> anyhow::Result<f64> {
         .ok_or_else(|| anyhow::anyhow!("{}: no median", path.display()))
 }
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     println!("\n## Micro-benchmarks ({})\n", crate::measure::machine());
     println!("| piece | bare baseline | median | traced | median | ratio |");
     println!("| --- | --- | --- | --- | --- | --- |");

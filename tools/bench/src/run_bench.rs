@@ -89,7 +89,7 @@ async fn saturation(tracing: bool) -> anyhow::Result<Saturation> {
 /// `bench saturation [KEY=VALUE ...]`: one saturation round with these
 /// variables for every service, to see what a setting costs (for instance
 /// `OTEL_LOGS_EXPORTER=none`, or `OTEL_SDK_DISABLED=true`).
-pub async fn one_round(extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
+pub(crate) async fn one_round(extra: &[(String, String)]) -> anyhow::Result<ExitCode> {
     let round = saturation_with(true, extra).await?;
     println!(
         "{extra:?}: {:.1} checkouts/s answered, {:.1}/s emailed\n\n| process | CPU ms per checkout |\n| --- | --- |",
@@ -146,7 +146,7 @@ async fn bare_hop() -> anyhow::Result<(f64, f64)> {
     Ok((report.throughput_rps, cpu.as_secs_f64() * 1e6 / requests))
 }
 
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     eprintln!(
         "bench: {} rounds of {SATURATION_TIME:?} at {SATURATION_WORKERS} workers, alternating",
         ROUNDS

@@ -36,7 +36,7 @@ const UNITS_PER_ORDER: u64 = 3;
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const BROKER_STORAGE: &str = "target/bench/soak-broker";
 
-pub async fn run() -> anyhow::Result<ExitCode> {
+pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     // A fresh log directory each run: the reconciliation counts this run's orders.
     let _ = std::fs::remove_dir_all(BROKER_STORAGE);
     std::fs::create_dir_all(BROKER_STORAGE)?;

@@ -12,7 +12,7 @@ use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider, metrics::SdkMeterProv
 use telemetry::{Providers, propagation};
 
 /// Starts the receiver and installs the services' pipeline, exporting to it.
-pub fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, telemetry::TelemetryGuard) {
+pub(crate) fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, telemetry::TelemetryGuard) {
     let receiver = runtime
         .block_on(otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))))
         .expect("receiver");
@@ -59,7 +59,7 @@ pub fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receiver, tele
 }
 
 /// The context a caller sent with this `traceparent`, as the W3C propagator alone reads it.
-pub fn caller_context(traceparent: &'static str) -> opentelemetry::Context {
+pub(crate) fn caller_context(traceparent: &'static str) -> opentelemetry::Context {
     use opentelemetry::propagation::TextMapPropagator as _;
     let mut headers = http::HeaderMap::new();
     headers.insert("traceparent", http::HeaderValue::from_static(traceparent));

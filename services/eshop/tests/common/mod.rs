@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use service_kit::config::Listen;
 use test_support::{TestApp, spawn_app};
 
-pub const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A port nothing listens on: a service that is down.
-pub fn closed_port() -> String {
+pub(crate) fn closed_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
@@ -28,7 +28,7 @@ pub fn closed_port() -> String {
 }
 
 /// A stand-in for a broken service: counts calls and answers with `status` after `delay`.
-pub async fn stand_in(status: StatusCode, delay: Duration) -> (TestApp, Arc<AtomicUsize>) {
+pub(crate) async fn stand_in(status: StatusCode, delay: Duration) -> (TestApp, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let router = Router::new().fallback(any(move || {
@@ -41,14 +41,14 @@ pub async fn stand_in(status: StatusCode, delay: Duration) -> (TestApp, Arc<Atom
     (spawn_app(router).await, calls)
 }
 
-pub struct Services {
+pub(crate) struct Services {
     pub inventory: TestApp,
     pub billing: TestApp,
     pub delivery: TestApp,
 }
 
 impl Services {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listen = Listen {
             host: [127, 0, 0, 1].into(),
             port: 0,
@@ -78,31 +78,31 @@ impl Services {
         }
     }
 
-    pub async fn reserved_units(&self) -> u32 {
+    pub(crate) async fn reserved_units(&self) -> u32 {
         let levels: Vec<StockLevel> = get_json(&self.inventory.url("/stock")).await;
         levels.iter().map(|level| level.reserved).sum()
     }
 
-    pub async fn payments(&self) -> Vec<Payment> {
+    pub(crate) async fn payments(&self) -> Vec<Payment> {
         get_json(&self.billing.url("/payments")).await
     }
 
-    pub async fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) async fn deliveries(&self) -> Vec<Delivery> {
         get_json(&self.delivery.url("/deliveries")).await
     }
 }
 
-pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
     reqwest::get(url).await.expect("GET").json().await.expect("JSON")
 }
 
-pub async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
+pub(crate) async fn eshop(inventory: &str, billing: &str, delivery: &str) -> TestApp {
     spawn_app(eshop::service(&eshop_config(inventory, billing, delivery)).expect("eshop state")).await
 }
 
 /// eshop against these services and a broker nobody listens on: these tests
 /// never get as far as a successful publish.
-pub fn eshop_config(inventory: &str, billing: &str, delivery: &str) -> eshop::Config {
+pub(crate) fn eshop_config(inventory: &str, billing: &str, delivery: &str) -> eshop::Config {
     let kafka = KafkaSettings {
         bootstrap_servers: closed_port().trim_start_matches("http://").to_owned(),
         topic: "eshop-topic".into(),
@@ -121,7 +121,7 @@ pub fn eshop_config(inventory: &str, billing: &str, delivery: &str) -> eshop::Co
 }
 
 /// POSTs `body` as JSON to eshop's /checkout; returns the status and the problem+json body.
-pub async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
     let response = app
         .client
         .post(app.url("/checkout"))
@@ -132,7 +132,7 @@ pub async fn post_checkout(app: &TestApp, body: &Value) -> (StatusCode, Value) {
     problem(response).await
 }
 
-pub async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
+pub(crate) async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let content_type = response
         .headers()
@@ -153,10 +153,10 @@ pub async fn problem(response: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// The answer names the service that failed, with the status that kind of failure gets.
-pub fn assert_failed_at(status: StatusCode, body: &Value, expected: StatusCode, service: &str) {
+pub(crate) fn assert_failed_at(status: StatusCode, body: &Value, expected: StatusCode, service: &str) {
     assert_eq!((status, body["service"].as_str()), (expected, Some(service)), "{body}");
 }
 
-pub fn order(sku: &str, quantity: u64) -> Value {
+pub(crate) fn order(sku: &str, quantity: u64) -> Value {
     json!({ "email": "jane.doe@example.com", "items": [{ "sku": sku, "quantity": quantity }] })
 }

@@ -14,7 +14,7 @@ use test_support::{Stack, WAIT};
 
 /// Places a sample order and returns its id.
 /// An "order placed" event for one book, addressed to `email`, as eshop writes it.
-pub fn order_event(email: &str) -> api::OrderPlaced {
+pub(crate) fn order_event(email: &str) -> api::OrderPlaced {
     api::OrderPlaced {
         order_id: uuid::Uuid::new_v4(),
         email: api::Email::try_from(email).expect("a test address"),
@@ -26,12 +26,12 @@ pub fn order_event(email: &str) -> api::OrderPlaced {
     }
 }
 
-pub async fn checkout(stack: &Stack) -> String {
+pub(crate) async fn checkout(stack: &Stack) -> String {
     placed(stack).await.0
 }
 
 /// Places a sample order and returns its id and the partition and offset of its event.
-pub async fn placed(stack: &Stack) -> (String, i32, i64) {
+pub(crate) async fn placed(stack: &Stack) -> (String, i32, i64) {
     let response = stack.get("/checkout", &[]).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("JSON");
@@ -44,7 +44,7 @@ pub async fn placed(stack: &Stack) -> (String, i32, i64) {
 
 /// Waits until the consumer group has committed past `offset` on `partition`
 /// (asked the broker with OffsetFetch, without joining the group).
-pub async fn wait_for_commit(stack: &Stack, partition: i32, offset: i64) {
+pub(crate) async fn wait_for_commit(stack: &Stack, partition: i32, offset: i64) {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", stack.broker.bootstrap_servers())
         .set("group.id", "eshop-demo-app")
@@ -79,7 +79,7 @@ pub async fn wait_for_commit(stack: &Stack, partition: i32, offset: i64) {
 }
 
 /// Waits until notification has sent an email for every one of `orders`, and returns the list.
-pub async fn wait_for_emails(stack: &Stack, orders: &[&str]) -> Vec<Value> {
+pub(crate) async fn wait_for_emails(stack: &Stack, orders: &[&str]) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         // Every page: other tests' records may be more than one page holds.
@@ -98,14 +98,14 @@ pub async fn wait_for_emails(stack: &Stack, orders: &[&str]) -> Vec<Value> {
     }
 }
 
-pub fn requests_for(sent: &[Value], order: &str) -> u64 {
+pub(crate) fn requests_for(sent: &[Value], order: &str) -> u64 {
     let matching: Vec<_> = sent.iter().filter(|email| email["order_id"] == order).collect();
     assert_eq!(matching.len(), 1, "one email per order: {sent:?}");
     matching[0]["requests"].as_u64().expect("a count")
 }
 
 /// Waits until `process` has logged a line containing `text` at least `times` times.
-pub async fn wait_for_log(process: &test_support::ServiceProcess, text: &str, times: usize) {
+pub(crate) async fn wait_for_log(process: &test_support::ServiceProcess, text: &str, times: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while process.logs().iter().filter(|line| line.contains(text)).count() < times {
         assert!(
@@ -118,7 +118,7 @@ pub async fn wait_for_log(process: &test_support::ServiceProcess, text: &str, ti
 }
 
 /// The first record of the dead-letter topic, read by a group of its own (`group`).
-pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
+pub(crate) async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
     let reader: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", stack.broker.bootstrap_servers())
         .set("group.id", group)
@@ -134,7 +134,7 @@ pub async fn first_dead_letter(stack: &Stack, group: &str) -> OwnedMessage {
 }
 
 /// A producer on the stack's broker with librdkafka's defaults, for records the tests write themselves.
-pub fn producer(stack: &Stack) -> FutureProducer {
+pub(crate) fn producer(stack: &Stack) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", stack.broker.bootstrap_servers())
         .create()
