@@ -8,22 +8,19 @@
 //! it is refused (409): an undo that overtakes its charge still leaves no
 //! money taken.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use api::{
-    OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths,
-    problems::{self, OrderCancelled},
-    unchecked,
-};
+use api::{OrderRef, Payment, PaymentRequest, PaymentStatus, TableLimits, catalog, paths, problems, unchecked};
 use axum::{
     Router,
     extract::State,
     http::StatusCode,
     routing::{get, post},
 };
+use order_steps::{AfterUndo, OrderSteps, Stepped};
 use serde::Deserialize;
 use service_kit::{
-    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
@@ -61,15 +58,8 @@ impl service_kit::ServiceConfig for Config {
 pub struct AppState {
     credit_limit_cents: u64,
     limits: ServerLimits,
-    ledger: Arc<Mutex<Ledger>>,
-}
-
-/// Payments and cancelled orders, under one lock: a charge and a refund of the
-/// same order never interleave.
-#[derive(Debug)]
-struct Ledger {
-    payments: BoundedTable<Uuid, Payment>,
-    cancelled: BoundedTable<Uuid, ()>,
+    /// One payment per order; a charge and a refund of the same order never interleave.
+    payments: Arc<OrderSteps<Payment>>,
 }
 
 impl AppState {
@@ -77,17 +67,8 @@ impl AppState {
         Self {
             credit_limit_cents: config.credit_limit_cents,
             limits: config.limits,
-            ledger: Arc::new(Mutex::new(Ledger {
-                payments: BoundedTable::with_capacity(config.tables.records),
-                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
-            })),
+            payments: Arc::new(OrderSteps::new(config.tables, ())),
         }
-    }
-
-    /// A handler that panicked while holding the lock leaves the data usable:
-    /// each update is a single insert or field change, never half done.
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -106,19 +87,10 @@ pub fn app(state: AppState) -> Router {
 async fn payment(
     State(state): State<AppState>,
     Json(request): Json<unchecked::PaymentRequest>,
-) -> Result<(StatusCode, Json<Payment>), Problem> {
+) -> Result<Stepped<Payment>, Problem> {
     let request = PaymentRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
-    {
-        let ledger = state.ledger();
-        if ledger.cancelled.contains(&request.order_id) {
-            return Err(Problem::described(
-                OrderCancelled::KIND,
-                OrderCancelled::new(request.order_id),
-            ));
-        }
-        if let Some(existing) = ledger.payments.get(&request.order_id) {
-            return Ok((StatusCode::OK, Json(existing.clone())));
-        }
+    if let Some(earlier) = state.payments.earlier(request.order_id)? {
+        return Ok(Stepped::Already(earlier));
     }
     let amount_cents = request.items.total_cents();
     bank_transfer(amount_cents, state.credit_limit_cents).await?;
@@ -150,20 +122,11 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
 /// Records the charge, unless the order was cancelled (or charged by a
 /// concurrent retry) while the bank was asked: checked again under the lock.
 #[tracing::instrument(name = "DBAccess.save2db", skip_all, fields(payment.id = %payment.payment_id))]
-async fn save_to_db(state: &AppState, payment: Payment) -> Result<(StatusCode, Json<Payment>), Problem> {
-    let mut ledger = state.ledger();
-    if ledger.cancelled.contains(&payment.order_id) {
-        return Err(Problem::described(
-            OrderCancelled::KIND,
-            OrderCancelled::new(payment.order_id),
-        ));
-    }
-    if let Some(existing) = ledger.payments.get(&payment.order_id) {
-        return Ok((StatusCode::OK, Json(existing.clone())));
-    }
-    ledger.payments.insert(payment.order_id, payment.clone());
-    tracing::info!(amount_cents = payment.amount_cents, "payment charged");
-    Ok((StatusCode::CREATED, Json(payment)))
+async fn save_to_db(state: &AppState, payment: Payment) -> Result<Stepped<Payment>, Problem> {
+    state.payments.take(payment.order_id, |()| {
+        tracing::info!(amount_cents = payment.amount_cents, "payment charged");
+        Ok(payment)
+    })
 }
 
 fn mark_span_error(message: &str) {
@@ -175,14 +138,13 @@ fn mark_span_error(message: &str) {
 /// order never seen (its charge may still be on its way).
 #[tracing::instrument(name = "refund", skip_all, fields(order.id = %request.order_id))]
 async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    let mut ledger = state.ledger();
-    ledger.cancelled.insert(request.order_id, ());
-    if let Some(payment) = ledger.payments.get_mut(&request.order_id)
-        && payment.status == PaymentStatus::Charged
-    {
-        payment.status = PaymentStatus::Refunded;
-        tracing::info!(amount_cents = payment.amount_cents, "payment refunded");
-    }
+    state.payments.undo(request.order_id, |payment, ()| {
+        if payment.status == PaymentStatus::Charged {
+            payment.status = PaymentStatus::Refunded;
+            tracing::info!(amount_cents = payment.amount_cents, "payment refunded");
+        }
+        AfterUndo::Keep
+    });
     StatusCode::NO_CONTENT
 }
 
@@ -201,13 +163,12 @@ async fn payments(
     State(state): State<AppState>,
     Query(query): Query<PaymentsQuery>,
 ) -> Result<Json<Vec<Payment>>, Problem> {
-    let ledger = state.ledger();
     if let Some(order_id) = query.order_id {
-        return Ok(Json(ledger.payments.get(&order_id).cloned().into_iter().collect()));
+        return Ok(Json(state.payments.get(order_id).into_iter().collect()));
     }
     let page = Page {
         limit: query.limit,
         after: query.after,
     };
-    Ok(Json(ledger.payments.page(page.after.as_ref(), page.limit()?)))
+    Ok(Json(state.payments.page(page.after.as_ref(), page.limit()?)))
 }

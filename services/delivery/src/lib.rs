@@ -4,21 +4,18 @@
 //! after it is refused (409): an undo that overtakes its step still leaves no
 //! delivery scheduled.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use api::{
-    Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths,
-    problems::{self, OrderCancelled},
-    unchecked,
-};
+use api::{Delivery, DeliveryRequest, DeliveryStatus, OrderRef, TableLimits, paths, problems, unchecked};
 use axum::{
     Router,
     extract::State,
     http::StatusCode,
     routing::{get, post},
 };
+use order_steps::{AfterUndo, OrderSteps, Stepped};
 use service_kit::{
-    BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
+    Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
@@ -56,14 +53,8 @@ impl service_kit::ServiceConfig for Config {
 pub struct AppState {
     delivery_days: u16,
     limits: ServerLimits,
-    schedule: Arc<Mutex<Schedule>>,
-}
-
-/// Deliveries and cancelled orders, under one lock.
-#[derive(Debug)]
-struct Schedule {
-    deliveries: BoundedTable<Uuid, Delivery>,
-    cancelled: BoundedTable<Uuid, ()>,
+    /// One delivery per order.
+    deliveries: Arc<OrderSteps<Delivery>>,
 }
 
 impl AppState {
@@ -71,16 +62,8 @@ impl AppState {
         Self {
             delivery_days: config.delivery_days,
             limits: config.limits,
-            schedule: Arc::new(Mutex::new(Schedule {
-                deliveries: BoundedTable::with_capacity(config.tables.records),
-                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
-            })),
+            deliveries: Arc::new(OrderSteps::new(config.tables, ())),
         }
-    }
-
-    /// Each update is a single insert or field change, so a poisoned lock's data is whole.
-    fn schedule(&self) -> MutexGuard<'_, Schedule> {
-        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -100,40 +83,32 @@ pub fn app(state: AppState) -> Router {
 async fn arrange_delivery(
     State(state): State<AppState>,
     Json(request): Json<unchecked::DeliveryRequest>,
-) -> Result<(StatusCode, Json<Delivery>), Problem> {
+) -> Result<Stepped<Delivery>, Problem> {
     let request = DeliveryRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
-    let mut schedule = state.schedule();
-    if schedule.cancelled.contains(&request.order_id) {
-        return Err(Problem::described(
-            OrderCancelled::KIND,
-            OrderCancelled::new(request.order_id),
-        ));
-    }
-    if let Some(existing) = schedule.deliveries.get(&request.order_id) {
-        return Ok((StatusCode::OK, Json(existing.clone())));
-    }
-    let estimated = time::OffsetDateTime::now_utc().date() + time::Duration::days(i64::from(state.delivery_days));
-    let delivery = Delivery {
-        tracking_id: format!("TRK-{}", &Uuid::new_v4().simple().to_string()[..12].to_uppercase()),
-        order_id: request.order_id,
-        estimated_delivery: estimated.to_string(),
-        status: DeliveryStatus::Scheduled,
-    };
-    schedule.deliveries.insert(delivery.order_id, delivery.clone());
-    tracing::info!(tracking_id = %delivery.tracking_id, "delivery scheduled");
-    Ok((StatusCode::CREATED, Json(delivery)))
+    state.deliveries.take(request.order_id, |()| {
+        let estimated = time::OffsetDateTime::now_utc().date() + time::Duration::days(i64::from(state.delivery_days));
+        let delivery = Delivery {
+            tracking_id: format!("TRK-{}", &Uuid::new_v4().simple().to_string()[..12].to_uppercase()),
+            order_id: request.order_id,
+            estimated_delivery: estimated.to_string(),
+            status: DeliveryStatus::Scheduled,
+        };
+        tracing::info!(tracking_id = %delivery.tracking_id, "delivery scheduled");
+        Ok(delivery)
+    })
 }
 
 /// Cancels an order's shipment and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was one, even for an order never seen.
 #[tracing::instrument(name = "cancel delivery", skip_all, fields(order.id = %request.order_id))]
 async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    let mut schedule = state.schedule();
-    schedule.cancelled.insert(request.order_id, ());
-    if let Some(delivery) = schedule.deliveries.get_mut(&request.order_id) {
-        delivery.status = DeliveryStatus::Cancelled;
-        tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
-    }
+    state.deliveries.undo(request.order_id, |delivery, ()| {
+        if delivery.status != DeliveryStatus::Cancelled {
+            delivery.status = DeliveryStatus::Cancelled;
+            tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
+        }
+        AfterUndo::Keep
+    });
     StatusCode::NO_CONTENT
 }
 
@@ -142,7 +117,5 @@ async fn deliveries(
     State(state): State<AppState>,
     Query(page): Query<Page<Uuid>>,
 ) -> Result<Json<Vec<Delivery>>, Problem> {
-    Ok(Json(
-        state.schedule().deliveries.page(page.after.as_ref(), page.limit()?),
-    ))
+    Ok(Json(state.deliveries.page(page.after.as_ref(), page.limit()?)))
 }

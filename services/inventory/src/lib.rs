@@ -6,15 +6,10 @@
 //! arrives after its order's cancellation is refused (409), so an undo that
 //! overtakes the step it undoes still leaves nothing reserved.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use api::{
-    OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths,
-    problems::{self, OrderCancelled},
-    unchecked,
+    OrderLine, OrderRef, Reservation, ReserveRequest, StockLevel, TableLimits, catalog, paths, problems, unchecked,
 };
 use axum::{
     Router,
@@ -22,8 +17,9 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
+use order_steps::{AfterUndo, OrderSteps, Stepped};
 use service_kit::{
-    BoundedTable, Json, Problem, Readiness, ServerLimits,
+    Json, Problem, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
 use uuid::Uuid;
@@ -63,19 +59,14 @@ struct Level {
     reserved: u32,
 }
 
-/// Everything one request reads and changes together, under one lock.
-#[derive(Debug)]
-struct Stock {
-    levels: BTreeMap<String, Level>,
-    /// The oldest reservations are forgotten when the table is full; their
-    /// units stay reserved (those orders were placed long ago).
-    reservations: BoundedTable<Uuid, Reservation>,
-    cancelled: BoundedTable<Uuid, ()>,
-}
+/// Units per SKU, changed by the steps under the same lock as their records.
+type Levels = BTreeMap<String, Level>;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    stock: Arc<Mutex<Stock>>,
+    /// One reservation per order. The oldest are forgotten when the table is
+    /// full; their units stay reserved (those orders were placed long ago).
+    stock: Arc<OrderSteps<Reservation, Levels>>,
     limits: ServerLimits,
 }
 
@@ -94,17 +85,9 @@ impl AppState {
             })
             .collect();
         Self {
-            stock: Arc::new(Mutex::new(Stock {
-                levels,
-                reservations: BoundedTable::with_capacity(config.tables.records),
-                cancelled: BoundedTable::with_capacity(config.tables.cancelled),
-            })),
+            stock: Arc::new(OrderSteps::new(config.tables, levels)),
             limits: config.limits,
         }
-    }
-
-    fn stock(&self) -> std::sync::MutexGuard<'_, Stock> {
-        self.stock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -125,48 +108,39 @@ pub fn app(state: AppState) -> Router {
 async fn create_order(
     State(state): State<AppState>,
     Json(request): Json<unchecked::ReserveRequest>,
-) -> Result<(StatusCode, Json<Reservation>), Problem> {
+) -> Result<Stepped<Reservation>, Problem> {
     let request = ReserveRequest::try_from(request).map_err(|broken| Problem::invalid_input(&broken))?;
-    let mut stock = state.stock();
-    if stock.cancelled.contains(&request.order_id) {
-        return Err(Problem::described(
-            OrderCancelled::KIND,
-            OrderCancelled::new(request.order_id),
-        ));
-    }
-    if let Some(existing) = stock.reservations.get(&request.order_id) {
-        return Ok((StatusCode::OK, Json(existing.clone())));
-    }
-    let short: Vec<String> = request
-        .items
-        .iter()
-        .filter_map(|line| {
-            let available = stock.levels.get(line.sku.as_str()).map_or(0, |level| level.available);
-            (available < line.quantity.get())
-                .then(|| format!("{}: {} requested, {} available", line.sku, line.quantity, available))
-        })
-        .collect();
-    if !short.is_empty() {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "out-of-stock",
-            "Not enough stock",
-            short.join("; "),
-        ));
-    }
-    for OrderLine { sku, quantity } in &request.items {
-        let level = stock.levels.entry(sku.as_str().to_owned()).or_default();
-        level.available -= quantity.get();
-        level.reserved += quantity.get();
-    }
-    let reservation = Reservation {
-        reservation_id: Uuid::new_v4(),
-        order_id: request.order_id,
-        items: request.items,
-    };
-    stock.reservations.insert(reservation.order_id, reservation.clone());
-    tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
-    Ok((StatusCode::CREATED, Json(reservation)))
+    state.stock.take(request.order_id, |levels| {
+        let short: Vec<String> = request
+            .items
+            .iter()
+            .filter_map(|line| {
+                let available = levels.get(line.sku.as_str()).map_or(0, |level| level.available);
+                (available < line.quantity.get())
+                    .then(|| format!("{}: {} requested, {} available", line.sku, line.quantity, available))
+            })
+            .collect();
+        if !short.is_empty() {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "out-of-stock",
+                "Not enough stock",
+                short.join("; "),
+            ));
+        }
+        for OrderLine { sku, quantity } in &request.items {
+            let level = levels.entry(sku.as_str().to_owned()).or_default();
+            level.available -= quantity.get();
+            level.reserved += quantity.get();
+        }
+        let reservation = Reservation {
+            reservation_id: Uuid::new_v4(),
+            order_id: request.order_id,
+            items: request.items,
+        };
+        tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
+        Ok(reservation)
+    })
 }
 
 /// Puts an order's reserved units back and remembers the order as cancelled.
@@ -174,29 +148,27 @@ async fn create_order(
 /// order never seen (its reservation may still be on its way).
 #[tracing::instrument(name = "release stock", skip_all, fields(order.id = %request.order_id))]
 async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
-    let mut stock = state.stock();
-    stock.cancelled.insert(request.order_id, ());
-    if let Some(reservation) = stock.reservations.remove(&request.order_id) {
+    state.stock.undo(request.order_id, |reservation, levels| {
         for OrderLine { sku, quantity } in &reservation.items {
-            let level = stock.levels.entry(sku.as_str().to_owned()).or_default();
+            let level = levels.entry(sku.as_str().to_owned()).or_default();
             level.reserved -= quantity.get();
             level.available += quantity.get();
         }
         tracing::info!("reservation released");
-    }
+        AfterUndo::Forget
+    });
     StatusCode::NO_CONTENT
 }
 
 async fn stock(State(state): State<AppState>) -> Json<Vec<StockLevel>> {
-    let levels = state
-        .stock()
-        .levels
-        .iter()
-        .map(|(sku, level)| StockLevel {
-            sku: sku.clone(),
-            available: level.available,
-            reserved: level.reserved,
-        })
-        .collect();
-    Json(levels)
+    Json(state.stock.read_shared(|levels| {
+        levels
+            .iter()
+            .map(|(sku, level)| StockLevel {
+                sku: sku.clone(),
+                available: level.available,
+                reserved: level.reserved,
+            })
+            .collect()
+    }))
 }
