@@ -74,15 +74,46 @@ impl<K: Ord + Clone, V> BoundedTable<K, V> {
             slot.value = value;
             return None;
         }
+        self.push_new(key, value);
+        if self.entries.len() > self.capacity {
+            self.evict_oldest()
+        } else {
+            None
+        }
+    }
+
+    /// Like [`BoundedTable::insert`], but a full table evicts the oldest entry
+    /// that `evictable` allows, not simply the oldest; when it allows none,
+    /// nothing changes and the value is handed back. For entries that must
+    /// not be forgotten while they are in use (a request still running).
+    pub fn insert_evicting(&mut self, key: K, value: V, evictable: impl Fn(&V) -> bool) -> Result<Option<(K, V)>, V> {
+        if let Some(slot) = self.entries.get_mut(&key) {
+            slot.value = value;
+            return Ok(None);
+        }
+        let evicted = if self.entries.len() >= self.capacity {
+            let entries = &self.entries;
+            let victim = self.arrivals.iter().find_map(|(arrival, key)| {
+                entries
+                    .get(key)
+                    .filter(|slot| slot.arrival == *arrival && evictable(&slot.value))
+                    .map(|_| key.clone())
+            });
+            let Some(victim) = victim else { return Err(value) };
+            self.entries.remove(&victim).map(|slot| (victim, slot.value))
+        } else {
+            None
+        };
+        self.push_new(key, value);
+        Ok(evicted)
+    }
+
+    /// Adds a key not in the table as the newest arrival.
+    fn push_new(&mut self, key: K, value: V) {
         let arrival = self.next_arrival;
         self.next_arrival += 1;
         self.arrivals.push_back((arrival, key.clone()));
         self.entries.insert(key, Slot { arrival, value });
-        let evicted = if self.entries.len() > self.capacity {
-            self.evict_oldest()
-        } else {
-            None
-        };
         // Removed keys leave their arrivals behind; keep the queue within
         // twice the table so that insert-and-remove traffic cannot grow it.
         if self.arrivals.len() > 2 * self.capacity {
@@ -90,7 +121,6 @@ impl<K: Ord + Clone, V> BoundedTable<K, V> {
             self.arrivals
                 .retain(|(arrival, key)| is_current(entries, *arrival, key));
         }
-        evicted
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
@@ -133,6 +163,34 @@ fn is_current<K: Ord, V>(entries: &BTreeMap<K, Slot<V>>, arrival: u64, key: &K) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eviction_skips_what_may_not_be_evicted_and_refuses_when_nothing_may() {
+        // Values: true = may be evicted.
+        let mut table = BoundedTable::with_capacity(3);
+        table.insert(1, false);
+        table.insert(2, true);
+        table.insert(3, false);
+        assert_eq!(
+            table.insert_evicting(4, false, |evictable| *evictable),
+            Ok(Some((2, true)))
+        );
+        assert_eq!(table.insert_evicting(5, false, |evictable| *evictable), Err(false));
+        assert_eq!(table.len(), 3);
+        assert!(table.contains(&1) && table.contains(&3) && table.contains(&4));
+        // A replaced key needs no room.
+        assert_eq!(table.insert_evicting(1, true, |evictable| *evictable), Ok(None));
+        // The oldest evictable one goes, and the next insert lands as the newest.
+        assert_eq!(
+            table.insert_evicting(6, false, |evictable| *evictable),
+            Ok(Some((1, true)))
+        );
+        assert_eq!(
+            table.insert(7, true),
+            Some((3, false)),
+            "plain insert still evicts the oldest"
+        );
+    }
 
     #[test]
     fn a_full_table_evicts_the_oldest_entry() {

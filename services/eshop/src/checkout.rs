@@ -45,11 +45,17 @@ pub(crate) async fn checkout(
     let Some(key) = key else {
         return place(state, CheckoutRequest::try_from(body), None).await;
     };
-    // The key remembers the body as sent, so an order that breaks a rule is
-    // answered the same 422 again on a retry with the same key.
-    match state.0.idempotency_keys.claim(key, idempotency::fingerprint(&body)) {
+    // An order that breaks a rule takes no key: it is answered the same 422
+    // on every retry anyway, and a flood of them must not crowd out the keys
+    // of real checkouts. The key remembers the body as sent.
+    let fingerprint = idempotency::fingerprint(&body);
+    let order = match CheckoutRequest::try_from(body) {
+        Ok(order) => order,
+        Err(broken) => return place(state, Err(broken), None).await,
+    };
+    match state.0.idempotency_keys.claim(key, fingerprint) {
         Claim::Answered(response) => response,
-        Claim::New(claimed) => place(state, CheckoutRequest::try_from(body), Some(claimed)).await,
+        Claim::New(claimed) => place(state, Ok(order), Some(claimed)).await,
     }
 }
 

@@ -9,8 +9,12 @@
 //! be able to try again with the same key.
 //!
 //! The keys live in memory, at most `IDEMPOTENCY_KEYS_MAX` of them, the oldest
-//! forgotten first; with several eshop replicas a retry must reach the same one
-//! (or the table must move to shared storage).
+//! answered one forgotten first. A key whose checkout is still running is
+//! never forgotten: the client's retry would be charged a second time. When
+//! every key is in flight a new one is refused (503 with `Retry-After`; nothing
+//! was done, so the retry is safe). Each claim has its own number, so a
+//! checkout that ends touches only its own entry. With several eshop replicas
+//! a retry must reach the same one (or the table must move to shared storage).
 
 use std::{
     hash::{DefaultHasher, Hash as _, Hasher as _},
@@ -92,8 +96,21 @@ pub(crate) fn fingerprint(body: &impl serde::Serialize) -> u64 {
 
 #[derive(Debug)]
 enum Entry {
-    InFlight { fingerprint: u64 },
-    Done { fingerprint: u64, answer: Stored },
+    /// A checkout holds the key; `claim` tells its claim from a later one.
+    InFlight {
+        fingerprint: u64,
+        claim: u64,
+    },
+    Done {
+        fingerprint: u64,
+        answer: Stored,
+    },
+}
+
+impl Entry {
+    fn is_claimed_by(&self, id: u64) -> bool {
+        matches!(self, Self::InFlight { claim, .. } if *claim == id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,8 +120,16 @@ struct Stored {
     body: Bytes,
 }
 
-/// The keys eshop has seen, the oldest forgotten first when full.
-type Table = BoundedTable<String, Entry>;
+/// The keys eshop has seen, the oldest answered one forgotten first when full.
+#[derive(Debug)]
+struct Table {
+    entries: BoundedTable<String, Entry>,
+    next_claim: u64,
+}
+
+/// How long a client refused for lack of room should wait: a checkout takes
+/// well under a second unless a service is failing.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 /// The keys eshop has seen, shared by every request.
 #[derive(Debug, Clone)]
@@ -121,7 +146,10 @@ pub(crate) enum Claim {
 
 impl IdempotencyKeys {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self(Arc::new(Mutex::new(Table::with_capacity(capacity))))
+        Self(Arc::new(Mutex::new(Table {
+            entries: BoundedTable::with_capacity(capacity),
+            next_claim: 0,
+        })))
     }
 
     /// Every change is one map operation, so a poisoned lock's data is whole.
@@ -131,9 +159,9 @@ impl IdempotencyKeys {
 
     pub(crate) fn claim(&self, key: String, fingerprint: u64) -> Claim {
         let mut table = self.table();
-        let known = match table.get(&key) {
+        let known = match table.entries.get(&key) {
             None => None,
-            Some(Entry::InFlight { fingerprint: first } | Entry::Done { fingerprint: first, .. })
+            Some(Entry::InFlight { fingerprint: first, .. } | Entry::Done { fingerprint: first, .. })
                 if *first != fingerprint =>
             {
                 Some(
@@ -160,13 +188,38 @@ impl IdempotencyKeys {
         if let Some(response) = known {
             return Claim::Answered(response);
         }
-        table.insert(key.clone(), Entry::InFlight { fingerprint });
+        let claim = table.next_claim;
+        let entry = Entry::InFlight { fingerprint, claim };
+        if table
+            .entries
+            .insert_evicting(key.clone(), entry, |entry| matches!(entry, Entry::Done { .. }))
+            .is_err()
+        {
+            return Claim::Answered(keys_busy());
+        }
+        table.next_claim += 1;
         Claim::New(Claimed {
             keys: self.clone(),
             key: Some(key),
+            claim,
             fingerprint,
         })
     }
+}
+
+/// Every key is held by a running checkout: no room to remember another.
+fn keys_busy() -> Response {
+    let mut response = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "idempotency-keys-busy",
+        "Too many checkouts with an Idempotency-Key are running",
+        "nothing was done; retry with the same key",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    response
 }
 
 fn replay(answer: &Stored) -> Response {
@@ -188,6 +241,7 @@ fn replay(answer: &Stored) -> Response {
 pub(crate) struct Claimed {
     keys: IdempotencyKeys,
     key: Option<String>,
+    claim: u64,
     fingerprint: u64,
 }
 
@@ -199,7 +253,7 @@ impl Claimed {
         let body = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
             Ok(body) => body,
             Err(err) => {
-                self.keys.table().remove(&key);
+                self.keys.release(&key, self.claim);
                 tracing::warn!(%err, "checkout answer too large to keep for its Idempotency-Key");
                 return Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -211,9 +265,15 @@ impl Claimed {
             }
         };
         let mut table = self.keys.table();
+        let own = table
+            .entries
+            .get(&key)
+            .is_some_and(|entry| entry.is_claimed_by(self.claim));
         if parts.status.is_server_error() {
-            table.remove(&key);
-        } else if let Some(entry) = table.get_mut(&key) {
+            if own {
+                table.entries.remove(&key);
+            }
+        } else if own && let Some(entry) = table.entries.get_mut(&key) {
             *entry = Entry::Done {
                 fingerprint: self.fingerprint,
                 answer: Stored {
@@ -230,7 +290,17 @@ impl Claimed {
 impl Drop for Claimed {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.keys.table().remove(&key);
+            self.keys.release(&key, self.claim);
+        }
+    }
+}
+
+impl IdempotencyKeys {
+    /// Frees `key` if `claim` still holds it.
+    fn release(&self, key: &String, claim: u64) {
+        let mut table = self.table();
+        if table.entries.get(key).is_some_and(|entry| entry.is_claimed_by(claim)) {
+            table.entries.remove(key);
         }
     }
 }
@@ -257,17 +327,66 @@ mod tests {
         assert!(key(&headers(&"k".repeat(MAX_KEY_LEN + 1))).is_err());
     }
 
-    #[test]
-    fn the_oldest_keys_are_forgotten_first() {
+    #[tokio::test]
+    async fn the_oldest_answered_keys_are_forgotten_first() {
         let keys = IdempotencyKeys::new(2);
         for key in ["a", "b", "c"] {
-            let Claim::New(claimed) = keys.claim(key.into(), 1) else {
-                panic!("new key")
-            };
-            std::mem::forget(claimed);
+            new_claim(&keys, key).complete(StatusCode::OK.into_response()).await;
         }
         let table = keys.table();
-        assert!(!table.contains(&"a".to_owned()));
-        assert!(table.contains(&"b".to_owned()) && table.contains(&"c".to_owned()));
+        assert!(!table.entries.contains(&"a".to_owned()));
+        assert!(table.entries.contains(&"b".to_owned()) && table.entries.contains(&"c".to_owned()));
+    }
+
+    fn new_claim(keys: &IdempotencyKeys, key: &str) -> Claimed {
+        match keys.claim(key.into(), 1) {
+            Claim::New(claimed) => claimed,
+            Claim::Answered(response) => panic!("{key}: answered {}", response.status()),
+        }
+    }
+
+    fn answered(keys: &IdempotencyKeys, key: &str) -> Response {
+        match keys.claim(key.into(), 1) {
+            Claim::New(_) => panic!("{key}: claimed again"),
+            Claim::Answered(response) => response,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_in_flight_is_never_forgotten() {
+        let keys = IdempotencyKeys::new(2);
+        let first = new_claim(&keys, "first");
+        let second = new_claim(&keys, "second");
+        // Full of running checkouts: a third is refused, nothing forgotten.
+        let busy = answered(&keys, "third");
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], RETRY_AFTER_SECONDS);
+        // The first checkout's retry still finds it running: no second charge.
+        assert_eq!(answered(&keys, "first").status(), StatusCode::CONFLICT);
+        // Once one is answered, its key is the one that makes room.
+        second.complete(StatusCode::OK.into_response()).await;
+        let _third = new_claim(&keys, "third");
+        assert_eq!(answered(&keys, "first").status(), StatusCode::CONFLICT);
+        assert!(!keys.table().entries.contains(&"second".to_owned()));
+        drop(first);
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_ends_touches_only_its_own_entry() {
+        let keys = IdempotencyKeys::new(4);
+        let stale = new_claim(&keys, "k");
+        // The key went away (a 5xx of an earlier attempt, say) and a retry took it.
+        keys.table().entries.remove(&"k".to_owned());
+        let retry = new_claim(&keys, "k");
+        stale.complete(StatusCode::SERVICE_UNAVAILABLE.into_response()).await;
+        assert_eq!(
+            answered(&keys, "k").status(),
+            StatusCode::CONFLICT,
+            "the retry still holds it"
+        );
+        retry.complete(StatusCode::OK.into_response()).await;
+        let replayed = answered(&keys, "k");
+        assert_eq!(replayed.status(), StatusCode::OK);
+        assert_eq!(replayed.headers()[IDEMPOTENT_REPLAYED], "true");
     }
 }

@@ -62,3 +62,18 @@ async fn a_repeated_key_returns_the_first_answer_and_places_one_order() {
         .count();
     assert_eq!(charged_first, 1);
 }
+
+#[tokio::test]
+async fn an_order_refused_by_validation_takes_no_key() {
+    let stack = Stack::start().await;
+    let invalid = json!({ "email": "not an address", "items": [{ "sku": "BOOK-RUST", "quantity": 1 }] });
+    let refused = post(&stack, Some("\"fixed-later\""), &invalid).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.headers().get("idempotent-replayed").is_none());
+
+    // The client corrects the order and sends it with the same key: it is
+    // placed, not refused as a different request under a used key.
+    let corrected = json!({ "email": "jane.doe@example.com", "items": [{ "sku": "BOOK-RUST", "quantity": 1 }] });
+    let placed = post(&stack, Some("\"fixed-later\""), &corrected).await;
+    assert_eq!(placed.status(), 200, "{:?}", placed.text().await);
+}
