@@ -103,9 +103,11 @@ async fn place(state: AppState, order: Result<CheckoutRequest, Violations>, clai
 /// The checkout as the trace shows it: the steps in order, then, if one
 /// failed, one `undo checkout` span reversing every step that may have happened.
 async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutResponse, CheckoutError> {
-    if state.0.compensator.backlog_full() {
+    // Room for this checkout's undos first: once a step is sent, its undo
+    // must have a place in the backlog whatever happens.
+    let Some(mut undo_room) = state.0.compensator.reserve() else {
         return Err(CheckoutError::UndoBacklog);
-    }
+    };
     let order_id = Uuid::new_v4();
     telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.id", order_id.to_string());
     let mut sent = Vec::with_capacity(3);
@@ -127,7 +129,7 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
             state
                 .0
                 .compensator
-                .undo(order_id, &sent)
+                .undo(order_id, &sent, &mut undo_room)
                 .instrument(tracing::info_span!("undo checkout", order.id = %order_id))
                 .await;
         }

@@ -1,15 +1,22 @@
 //! Undoing a failed checkout: each step that may have happened is reversed now, or, while its service does not answer, in the background until it does.
 //!
-//! An undo is never dropped: one that fails inside the checkout is handed to
-//! a background task that retries it with backoff (each attempt a CLIENT span
-//! in the checkout's trace) until the service accepts it or eshop stops. While
-//! one is pending it is logged with its order id and trace id and counted on
-//! `/readyz` (`pending_undos N`); shutdown waits for it within
-//! `SHUTDOWN_GRACE_MS`, and logs any it has to abandon, for reconciliation.
+//! An undo is not dropped while it can still succeed: one that fails inside
+//! the checkout is handed to a background task that retries it with backoff
+//! (each attempt a CLIENT span in the checkout's trace) until the service
+//! accepts it or eshop stops. While one is pending it is logged with its order
+//! id and trace id and counted on `/readyz` (`pending_undos N`); shutdown
+//! waits for it within `SHUTDOWN_GRACE_MS`, and logs any it has to abandon, for
+//! reconciliation. An answer that no retry can change (a 4xx other than 408,
+//! 409 and 429) ends the retries at once, logged at error level with the order
+//! and trace id and counted in `eshop.undos.abandoned`.
+//!
+//! The backlog is bounded by `PENDING_UNDOS_MAX`, and the bound holds: each
+//! checkout reserves, before its first step, room for the undos it could need
+//! (one per step), and gives back what it did not use when it ends.
 
 use std::{
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -20,13 +27,31 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::{Service, downstream::Downstream};
+use crate::{
+    Service,
+    downstream::{CallError, Downstream},
+};
+
+/// The steps a checkout may have to undo: inventory, billing, delivery.
+pub(crate) const STEPS: usize = 3;
+
+/// Undos given up because the service refused them for good.
+static UNDOS_ABANDONED: LazyLock<telemetry::metrics::Counter> = LazyLock::new(|| {
+    telemetry::metrics::counter(
+        "eshop.undos.abandoned",
+        "{undo}",
+        "Undos the service refused for good (a 4xx no retry can change), by service and status: reconcile these orders by hand.",
+    )
+});
 
 /// Undos of failed checkouts, and the background tasks that retry them.
 #[derive(Debug)]
 pub(crate) struct Compensator {
     downstream: Arc<Downstream>,
+    /// Undos being retried in the background, for `/readyz`.
     pending: Arc<AtomicUsize>,
+    /// Pending undos plus the room reserved by running checkouts; never above `max_pending`.
+    committed: Arc<AtomicUsize>,
     max_pending: usize,
     max_backoff: Duration,
     tasks: TaskTracker,
@@ -44,6 +69,7 @@ impl Compensator {
         Self {
             downstream,
             pending: Arc::default(),
+            committed: Arc::default(),
             max_pending,
             max_backoff,
             tasks,
@@ -56,23 +82,33 @@ impl Compensator {
         self.pending.clone()
     }
 
-    /// True when so many undos are pending that a new checkout, which may
-    /// need undoing too, should be refused rather than add to them.
-    pub(crate) fn backlog_full(&self) -> bool {
-        self.pending.load(Ordering::Relaxed) >= self.max_pending
+    /// Room for the undos of one checkout, or `None` when the backlog could
+    /// not take them: the checkout is refused before it does anything.
+    pub(crate) fn reserve(&self) -> Option<UndoRoom> {
+        self.committed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |committed| {
+                (committed + STEPS <= self.max_pending).then_some(committed + STEPS)
+            })
+            .ok()?;
+        Some(UndoRoom {
+            committed: self.committed.clone(),
+            left: STEPS,
+        })
     }
 
     /// Reverses `steps` for the order, most recent first, one call each now;
-    /// a call that fails is retried in the background.
-    pub(crate) async fn undo(&self, order_id: Uuid, steps: &[Service]) {
+    /// a call that fails is retried in the background, in the room reserved.
+    pub(crate) async fn undo(&self, order_id: Uuid, steps: &[Service], room: &mut UndoRoom) {
         for &service in steps.iter().rev() {
-            if let Err(err) = self.downstream.undo(service, order_id).await {
-                self.retry_in_background(service, order_id, &err);
+            match self.downstream.undo(service, order_id).await {
+                Ok(()) => {}
+                Err(err) if is_permanent(&err) => abandon(service, order_id, &err),
+                Err(err) => self.retry_in_background(service, order_id, &err, room.take()),
             }
         }
     }
 
-    fn retry_in_background(&self, service: Service, order_id: Uuid, first_error: &dyn std::fmt::Display) {
+    fn retry_in_background(&self, service: Service, order_id: Uuid, first_error: &CallError, slot: Slot) {
         self.pending.fetch_add(1, Ordering::Relaxed);
         let trace_id = telemetry::current_trace_id().unwrap_or_default();
         tracing::warn!(%service, order.id = %order_id, trace_id, error = %first_error, "undo pending; retrying in the background");
@@ -98,10 +134,15 @@ impl Compensator {
                             tracing::info!(%service, order.id = %order_id, trace_id, "pending undo done");
                             break;
                         }
+                        Err(err) if is_permanent(&err) => {
+                            abandon(service, order_id, &err);
+                            break;
+                        }
                         Err(err) => tracing::warn!(%service, order.id = %order_id, trace_id, error = %err, "undo failed again; retrying"),
                     }
                 }
                 pending.fetch_sub(1, Ordering::Relaxed);
+                drop(slot);
             }
             .instrument(span),
         );
@@ -110,5 +151,171 @@ impl Compensator {
     /// Makes background retries stop at their next attempt, logging what they abandon.
     pub(crate) fn give_up(&self) {
         self.give_up.cancel();
+    }
+}
+
+/// Room for one checkout's undos in the backlog, given back as it is dropped.
+#[derive(Debug)]
+pub(crate) struct UndoRoom {
+    committed: Arc<AtomicUsize>,
+    left: usize,
+}
+
+impl UndoRoom {
+    /// One reserved place, for an undo moving to the background.
+    fn take(&mut self) -> Slot {
+        // A checkout undoes at most STEPS steps, each at most once.
+        debug_assert!(self.left > 0, "more undos than steps");
+        self.left = self.left.saturating_sub(1);
+        Slot {
+            committed: self.committed.clone(),
+        }
+    }
+}
+
+impl Drop for UndoRoom {
+    fn drop(&mut self) {
+        self.committed.fetch_sub(self.left, Ordering::AcqRel);
+    }
+}
+
+/// One place in the backlog, held by a background undo until it ends.
+#[derive(Debug)]
+struct Slot {
+    committed: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.committed.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer no retry can change: a 4xx other than 408 (timeout), 409
+/// (conflict, may clear) and 429 (slow down).
+fn is_permanent(err: &CallError) -> bool {
+    matches!(err, CallError::Refused { status, .. }
+        if !matches!(status.as_u16(), 408 | 409 | 429))
+}
+
+fn abandon(service: Service, order_id: Uuid, err: &CallError) {
+    let trace_id = telemetry::current_trace_id().unwrap_or_default();
+    let status = match err {
+        CallError::Refused { status, .. } => i64::from(status.as_u16()),
+        _ => 0,
+    };
+    tracing::error!(%service, order.id = %order_id, trace_id, error = %err, "undo refused for good; reconcile this order by hand");
+    UNDOS_ABANDONED.add(
+        1,
+        &[
+            telemetry::metrics::KeyValue::new("eshop.service", service.name()),
+            telemetry::metrics::KeyValue::new("http.response.status_code", status),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        net::{Ipv4Addr, SocketAddr},
+        sync::atomic::AtomicU16,
+    };
+
+    use axum::{Router, http::StatusCode, routing::post};
+    use messaging::KafkaSettings;
+    use service_kit::config::Listen;
+
+    use super::*;
+    use crate::Config;
+
+    /// A billing whose `/refund` answers each status of `answers` in turn, then 204.
+    async fn billing(answers: &'static [u16], calls: Arc<AtomicU16>) -> String {
+        let refund = move || {
+            let calls = calls.clone();
+            async move {
+                let call = usize::from(calls.fetch_add(1, Ordering::SeqCst));
+                StatusCode::from_u16(answers.get(call).copied().unwrap_or(204)).unwrap_or(StatusCode::NO_CONTENT)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(axum::serve(listener, Router::new().route(api::paths::REFUND, post(refund))).into_future());
+        format!("http://{address}")
+    }
+
+    fn compensator_for(billing_url: &str, max_pending: usize) -> Compensator {
+        let nowhere = "http://127.0.0.1:1";
+        let kafka = KafkaSettings {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            topic: "t".into(),
+            dlq_topic: "t.dlq".into(),
+            group_id: "g".into(),
+            overrides: Vec::new(),
+        };
+        let listen = Listen {
+            host: Ipv4Addr::LOCALHOST.into(),
+            port: 0,
+        };
+        let config = Config::new(listen, nowhere, billing_url, nowhere, kafka);
+        let downstream = Arc::new(Downstream::new(&config).expect("client"));
+        Compensator::new(downstream, TaskTracker::new(), max_pending, Duration::from_millis(20))
+    }
+
+    #[test]
+    fn the_backlog_holds_room_for_every_running_checkout() {
+        let compensator = compensator_for("http://127.0.0.1:1", 2 * STEPS);
+        let first = compensator.reserve().expect("room");
+        let second = compensator.reserve().expect("room");
+        assert!(
+            compensator.reserve().is_none(),
+            "a third checkout could overshoot the cap"
+        );
+        drop(first);
+        assert!(compensator.reserve().is_some(), "room given back at the end");
+        drop(second);
+        assert_eq!(compensator.committed.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_answer_ends_the_undo_and_a_passing_one_is_retried() {
+        let calls = Arc::new(AtomicU16::new(0));
+        let compensator = compensator_for(&billing(&[404], calls.clone()).await, STEPS);
+        let mut room = compensator.reserve().expect("room");
+        compensator.undo(Uuid::new_v4(), &[Service::Billing], &mut room).await;
+        drop(room);
+        compensator.tasks.close();
+        compensator.tasks.wait().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a 404 is not retried");
+        assert_eq!(compensator.pending.load(Ordering::SeqCst), 0);
+
+        let calls = Arc::new(AtomicU16::new(0));
+        let compensator = compensator_for(&billing(&[503, 429, 408], calls.clone()).await, STEPS);
+        let mut room = compensator.reserve().expect("room");
+        compensator.undo(Uuid::new_v4(), &[Service::Billing], &mut room).await;
+        assert_eq!(
+            compensator.pending.load(Ordering::SeqCst),
+            1,
+            "retried in the background"
+        );
+        assert!(
+            compensator.reserve().is_none(),
+            "its place stays taken while it is retried"
+        );
+        drop(room);
+        compensator.tasks.close();
+        compensator.tasks.wait().await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "503, 429 and 408 retried until the 204"
+        );
+        assert_eq!(compensator.pending.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            compensator.committed.load(Ordering::SeqCst),
+            0,
+            "every place given back"
+        );
     }
 }

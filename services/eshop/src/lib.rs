@@ -37,7 +37,9 @@ pub const DEFAULT_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts at an undo that keeps failing.
 pub const UNDO_MAX_BACKOFF_MS: &str = "UNDO_MAX_BACKOFF_MS";
 pub const DEFAULT_UNDO_MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Undos retried in the background above which new checkouts are refused (503).
+/// The most undos retried in the background. Each running checkout holds room
+/// for three (one per step), so new checkouts are refused (503) when the
+/// pending undos and that room would pass it; at least 3.
 pub const PENDING_UNDOS_MAX: &str = "PENDING_UNDOS_MAX";
 pub const DEFAULT_PENDING_UNDOS_MAX: usize = 1_000;
 /// After eshop stopped serving, how long checkouts still running and undos
@@ -79,10 +81,25 @@ impl Config {
             })?,
             publish_timeout: env_millis(KAFKA_PUBLISH_TIMEOUT_MS, DEFAULT_PUBLISH_TIMEOUT)?,
             undo_max_backoff: env_millis(UNDO_MAX_BACKOFF_MS, DEFAULT_UNDO_MAX_BACKOFF)?,
-            pending_undos_max: env_or(PENDING_UNDOS_MAX, DEFAULT_PENDING_UNDOS_MAX)?,
+            pending_undos_max: Self::pending_undos_max_checked(env_or(PENDING_UNDOS_MAX, DEFAULT_PENDING_UNDOS_MAX)?)?,
             shutdown_grace: env_millis(SHUTDOWN_GRACE_MS, DEFAULT_SHUTDOWN_GRACE)?,
             idempotency_keys_max: env_or(IDEMPOTENCY_KEYS_MAX, DEFAULT_IDEMPOTENCY_KEYS_MAX)?,
         })
+    }
+
+    /// Below three, no checkout could ever reserve room for its undos.
+    fn pending_undos_max_checked(value: usize) -> Result<usize, ConfigError> {
+        if value < compensation::STEPS {
+            return Err(ConfigError {
+                name: PENDING_UNDOS_MAX,
+                value: value.to_string(),
+                reason: format!(
+                    "must be at least {} (room for one checkout's undos)",
+                    compensation::STEPS
+                ),
+            });
+        }
+        Ok(value)
     }
 
     /// A configuration for tests and embedding: these addresses, every other
