@@ -219,10 +219,19 @@ impl ConsumerContext for Assignment {
         });
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
+                // A partition paused because its lane was full stays paused
+                // through unassign and assign (librdkafka keeps the
+                // application's pause flag), but its lane, and the record it
+                // was to resume with, went at the revoke: nothing would ever
+                // resume it. A newly assigned partition has no lane, so it
+                // starts unpaused.
+                if let Err(err) = consumer.resume(partitions) {
+                    tracing::warn!(%err, "cannot resume the assigned partitions");
+                }
                 self.readiness.set(partitions.count() > 0);
             }
             Rebalance::Revoke(_) => {}

@@ -251,3 +251,34 @@ async fn a_403_from_notification_is_retried_not_dead_lettered() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn a_partition_paused_when_revoked_flows_again_once_it_is_assigned_back() {
+    let stack = stack_with_billing_proxy().await;
+    let billing = stack.consumer_billing.as_ref().expect("a proxy");
+    // Partition 0 stuck behind a lost answer, with more records than its lane
+    // holds: the first consumer pauses it.
+    let stuck = uncharged_order();
+    billing.set(Fault::DropAnswer, &[&format!("/payments?order_id={}", stuck.order_id)]);
+    let behind: Vec<OrderPlaced> = (0..100).map(|_| uncharged_order()).collect();
+    produce_to(&stack, 0, std::slice::from_ref(&stuck)).await;
+    produce_to(&stack, 0, &behind).await;
+    wait_for_log(&stack.consumer, "partition paused", 1).await;
+
+    // A second consumer joins (every partition of the first is revoked, its
+    // lanes stopped) and dies; the first gets every partition back.
+    let second = stack.start_another_consumer().await;
+    wait_for_log(&stack.consumer, "partitions revoked", 1).await;
+    stack.wait_ready(&second).await;
+    drop(second);
+    wait_for_log(&stack.consumer, "partitions assigned", 3).await;
+
+    // Billing answers again: partition 0 flows on the first consumer.
+    billing.set(Fault::None, &[]);
+    let orders: Vec<String> = std::iter::once(&stuck)
+        .chain(&behind)
+        .map(|order| order.order_id.to_string())
+        .collect();
+    let refs: Vec<&str> = orders.iter().map(String::as_str).collect();
+    wait_for_emails(&stack, &refs).await;
+}
