@@ -1,7 +1,14 @@
-//! What one request may take of a server: header bytes (431), a place among the requests in flight (503), and time (503).
+//! What one request may take of a server: header bytes (431), a place among the requests in flight (503), and time (504).
 //!
-//! Each refusal is a problem+json answer and, since these run inside the
-//! SERVER span, shows in the trace with its status.
+//! Each refusal is a problem+json answer. The header check runs before the
+//! SERVER span is made, so that nothing of an oversized request is copied into
+//! telemetry; the other two run inside it and show in the trace.
+//!
+//! The status codes tell a mesh what it may retry. A 503 is only answered
+//! before the request did anything (no slot free): Envoy's default retry
+//! policy retries 503, and that retry is safe. A request that ran out of time
+//! may have done its work, so it is answered 504, which Istio does not retry
+//! by default; a client retries it with the same `Idempotency-Key`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,7 +25,7 @@ use crate::{
     config::{ConfigError, env_count, env_millis, env_or},
 };
 
-/// How long a request may run before it is answered 503. Above the longest
+/// How long a request may run before it is answered 504. Above the longest
 /// checkout (see docs/guarantees.md, "The longest checkout, and the grace
 /// period it needs").
 pub const REQUEST_TIMEOUT_MS: &str = "REQUEST_TIMEOUT_MS";
@@ -76,9 +83,9 @@ impl Enforcer {
     }
 }
 
-/// The middleware: checks the headers, takes a slot, and bounds the time.
-pub(crate) async fn enforce(State(enforcer): State<Arc<Enforcer>>, request: Request, next: Next) -> Response {
-    let limits = &enforcer.limits;
+/// The outer middleware, in front of the SERVER span: a request whose headers
+/// are too large is answered 431 before anything is made of them.
+pub(crate) async fn refuse_large_headers(State(limits): State<ServerLimits>, request: Request, next: Next) -> Response {
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -93,6 +100,12 @@ pub(crate) async fn enforce(State(enforcer): State<Arc<Enforcer>>, request: Requ
         )
         .into_response();
     }
+    next.run(request).await
+}
+
+/// The inner middleware: takes a slot, and bounds the time.
+pub(crate) async fn enforce(State(enforcer): State<Arc<Enforcer>>, request: Request, next: Next) -> Response {
+    let limits = &enforcer.limits;
     let Ok(_slot) = enforcer.slots.clone().try_acquire_owned() else {
         let mut response = Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -111,8 +124,9 @@ pub(crate) async fn enforce(State(enforcer): State<Arc<Enforcer>>, request: Requ
     };
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
+        // 504, not 503: the work may have been done (see the module's doc).
         Err(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
             "request-timeout",
             "The request took too long",
             format!("no answer within {:?}", limits.request_timeout),

@@ -34,6 +34,7 @@ pub fn service_router(
             limits::enforce,
         ))
         .layer(middleware::from_fn(telemetry::server::trace_request))
+        .layer(middleware::from_fn_with_state(limits, limits::refuse_large_headers))
         .merge(health::routes(readiness))
         .merge(telemetry::metrics::router())
 }

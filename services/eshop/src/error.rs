@@ -101,8 +101,11 @@ impl IntoResponse for CheckoutError {
                 detail,
             )
             .with("service", service.name()),
+            // 502, not 503: the steps ran (and were undone) before the
+            // publish failed, and Istio's default retry policy retries 503,
+            // which would run them all again for one click.
             Self::Publish(_) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::BAD_GATEWAY,
                 "kafka-unavailable",
                 "The order could not be published to Kafka",
                 detail,

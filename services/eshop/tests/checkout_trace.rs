@@ -274,7 +274,27 @@ async fn b3_multi_headers_are_continued() {
 #[tokio::test]
 async fn b3_single_header_is_continued() {
     let stack = Stack::start().await;
+    // First, a request whose headers are too large: refused before its SERVER
+    // span exists, so nothing of it reaches telemetry.
+    let refused_trace = "5ef92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{refused_trace}-{CALLER_SPAN_ID}-01");
+    let padding = "x".repeat(20 * 1024);
+    let refused = stack
+        .get("/checkout", &[("traceparent", &traceparent), ("x-padding", &padding)])
+        .await;
+    assert_eq!(refused.status(), 431);
+    assert!(
+        refused.headers().get("traceresponse").is_none(),
+        "a SERVER span was made"
+    );
+
     checkout_is_one_trace(&stack, &[("b3", &format!("{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-1"))]).await;
+    // eshop exported the checkout's spans after the refused request's, had there been any.
+    let spans = stack.receiver.store().spans();
+    assert!(
+        spans.iter().all(|span| span.trace_id != refused_trace),
+        "the refused request left a span"
+    );
 }
 
 /// One expected metric: service, name, kind, unit, and attributes it must carry.

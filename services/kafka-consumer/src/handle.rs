@@ -78,7 +78,7 @@ impl Handler {
                 }
             };
             if !stands {
-                // eshop answered 503 and undid the order, but Kafka had kept the record.
+                // eshop answered 502 and undid the order, but Kafka had kept the record.
                 telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.undone", true);
                 tracing::warn!(order.id = %order.order_id, "the order was undone; no email");
                 return Handled::Done;

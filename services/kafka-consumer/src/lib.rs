@@ -9,7 +9,7 @@
 //! committed, so it does not block its partition.
 //!
 //! Before emailing, it asks billing whether the order's charge still stands:
-//! when Kafka acknowledges a record too late, eshop has already answered 503
+//! when Kafka acknowledges a record too late, eshop has already answered 502
 //! and undone the order, yet the record is in the topic. Such an order gets
 //! no email.
 //!

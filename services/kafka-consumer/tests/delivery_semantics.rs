@@ -163,7 +163,7 @@ async fn a_killed_consumer_resumes_from_its_committed_offset_losing_and_repeatin
 }
 
 #[tokio::test]
-async fn while_the_broker_is_away_checkouts_are_503s_and_afterwards_the_consumer_resumes_from_its_committed_offset() {
+async fn while_the_broker_is_away_checkouts_are_502s_and_afterwards_the_consumer_resumes_from_its_committed_offset() {
     let mut stack = Stack::start_with(StackOptions {
         env: vec![("KAFKA_PUBLISH_TIMEOUT_MS".to_owned(), "2000".to_owned())],
         ..StackOptions::default()
@@ -175,7 +175,7 @@ async fn while_the_broker_is_away_checkouts_are_503s_and_afterwards_the_consumer
 
     stack.broker.pause();
     let response = stack.get("/checkout", &[]).await;
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 502);
     let problem: Value = response.json().await.expect("problem+json");
     assert_eq!(problem["service"], "kafka", "{problem}");
     let stock = stack.json(&stack.inventory, "/stock").await;
@@ -211,7 +211,7 @@ async fn while_the_broker_is_away_checkouts_are_503s_and_afterwards_the_consumer
 
 #[tokio::test]
 async fn an_event_for_an_order_that_was_undone_sends_no_email() {
-    // What Kafka holds when it acknowledged too late: eshop answered 503 and
+    // What Kafka holds when it acknowledged too late: eshop answered 502 and
     // refunded, but the record was written. Here: charged, then refunded.
     let stack = Stack::start().await;
     let undone = common::order_event("late.ack@example.com");
