@@ -228,7 +228,7 @@ fn client_span(request: &Request, extensions: &Extensions) -> Span {
         http.request.resend_count = Empty,
         server.address = url.host_str(),
         server.port = url.port_or_known_default().map(i64::from),
-        url.full = url.as_str(),
+        url.full = full_url(url).as_ref(),
         error.type = Empty,
     );
     if let Some(ResendCount(count)) = extensions.get::<ResendCount>()
@@ -237,6 +237,20 @@ fn client_span(request: &Request, extensions: &Extensions) -> Span {
         span.record("http.request.resend_count", i64::from(*count));
     }
     span
+}
+
+/// `url.full` without credentials: the HTTP conventions ask for a username
+/// and password in the URL to be replaced by `REDACTED` (a configured
+/// `https://user:secret@billing/` must not end up in every span).
+fn full_url(url: &reqwest::Url) -> std::borrow::Cow<'_, str> {
+    if url.username().is_empty() && url.password().is_none() {
+        return std::borrow::Cow::Borrowed(url.as_str());
+    }
+    let mut redacted = url.clone();
+    // Fails only for URLs that cannot have credentials, which these have.
+    let _ = redacted.set_username("REDACTED");
+    let _ = redacted.set_password(Some("REDACTED"));
+    std::borrow::Cow::Owned(redacted.to_string())
 }
 
 /// `error.type` for a call that got no response: a short, low-cardinality name.
@@ -272,6 +286,14 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_redacted_in_url_full() {
+        let url = reqwest::Url::parse("https://eshop:s3cret@billing:8443/payment?x=1").expect("url");
+        assert_eq!(full_url(&url), "https://REDACTED:REDACTED@billing:8443/payment?x=1");
+        let plain = reqwest::Url::parse("http://billing:8080/payment").expect("url");
+        assert_eq!(full_url(&plain), "http://billing:8080/payment");
+    }
     use crate::propagation::{DEFAULT_PROPAGATORS, propagator_from_spec};
 
     /// Every span that ended, as the SDK would export it.

@@ -11,6 +11,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 /// The longest `Retry-After` honoured, so that one answer cannot stall a partition for hours.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The shortest wait between two attempts whatever `Retry-After` says: `0`
+/// or a date in the past would otherwise make a tight loop of requests, each
+/// one more CLIENT span in the trace.
+pub(crate) const MIN_RETRY_AFTER: Duration = service_kit::Backoff::FIRST;
 /// How much of an error body is kept for a log line or a dead-letter header.
 pub(crate) const MAX_ERROR_BODY: usize = 512;
 
@@ -32,7 +36,7 @@ pub(crate) fn verdict(status: StatusCode) -> Verdict {
 }
 
 /// The wait a `Retry-After` header asks for (RFC 9110, section 10.2.3: delay
-/// seconds or an HTTP-date), capped at [`MAX_RETRY_AFTER`].
+/// seconds or an HTTP-date), kept between [`MIN_RETRY_AFTER`] and [`MAX_RETRY_AFTER`].
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     let wait = match value.parse::<u64>() {
@@ -42,7 +46,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     };
-    Some(wait.min(MAX_RETRY_AFTER))
+    Some(wait.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER))
 }
 
 /// An error body cut to [`MAX_ERROR_BODY`] bytes: it comes from another
@@ -76,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_or_a_date_and_is_capped() {
+    fn retry_after_takes_seconds_or_a_date_within_a_floor_and_a_cap() {
         let mut headers = HeaderMap::new();
         assert_eq!(retry_after(&headers), None);
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
@@ -94,7 +98,13 @@ mod tests {
             header::RETRY_AFTER,
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
-        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a date in the past: now");
+        assert_eq!(
+            retry_after(&headers),
+            Some(MIN_RETRY_AFTER),
+            "a date in the past: the floor"
+        );
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+        assert_eq!(retry_after(&headers), Some(MIN_RETRY_AFTER), "no tight loop on 0");
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
     }
