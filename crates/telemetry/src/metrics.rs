@@ -17,12 +17,18 @@ pub mod openmetrics;
 
 use std::{
     sync::{Arc, LazyLock, OnceLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use axum::{Router, http::header, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
 pub use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanContext;
+use tokio::sync::Semaphore;
 use tracing::{Span, Subscriber, span::Id};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
@@ -212,8 +218,37 @@ pub fn router() -> Router {
     Router::new().route(METRICS_PATH, get(serve))
 }
 
-async fn serve() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, openmetrics::CONTENT_TYPE)], EXPOSITION.render())
+/// Scrapes formatted at once: Prometheus sends one at a time per target; a
+/// flood of `GET /metrics` must not take every core from the requests.
+const SCRAPES_AT_ONCE: usize = 2;
+/// How long a scrape may take before it is answered 503 (Prometheus's own
+/// default scrape timeout is 10 s).
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+static SCRAPES: Semaphore = Semaphore::const_new(SCRAPES_AT_ONCE);
+
+async fn serve() -> Response {
+    scrape(&SCRAPES, SCRAPE_TIMEOUT, || EXPOSITION.render()).await
+}
+
+/// Formats the exposition off the async workers, at most as many at once as
+/// `slots` has permits and within `timeout`; 503 with `Retry-After` otherwise.
+async fn scrape(slots: &'static Semaphore, timeout: Duration, render: fn() -> String) -> Response {
+    let busy =
+        |detail: &'static str| (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], detail).into_response();
+    let Ok(permit) = slots.try_acquire() else {
+        return busy("other scrapes are being formatted");
+    };
+    // The permit goes with the work: a scrape that outlives its timeout still
+    // counts until it has finished formatting.
+    let formatting = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        render()
+    });
+    match tokio::time::timeout(timeout, formatting).await {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, openmetrics::CONTENT_TYPE)], text).into_response(),
+        Ok(Err(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "formatting the metrics failed").into_response(),
+        Err(_) => busy("formatting the metrics took too long"),
+    }
 }
 
 /// Records `histogram` with the span's duration when the span closes, for
@@ -277,5 +312,37 @@ where
         if let Some(counter) = timing.counter {
             counter.add(1, &timing.attributes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slow_render() -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        "# EOF\n".to_owned()
+    }
+
+    fn quick_render() -> String {
+        "# EOF\n".to_owned()
+    }
+
+    #[tokio::test]
+    async fn scrapes_are_bounded_in_number_and_time() {
+        static SLOTS: Semaphore = Semaphore::const_new(1);
+        let ok = scrape(&SLOTS, Duration::from_secs(5), quick_render).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[header::CONTENT_TYPE], openmetrics::CONTENT_TYPE);
+
+        // Too slow: answered 503, and its permit held until it has finished.
+        let late = scrape(&SLOTS, Duration::from_millis(20), slow_render).await;
+        assert_eq!(late.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(late.headers()[header::RETRY_AFTER], "1");
+        let busy = scrape(&SLOTS, Duration::from_secs(5), quick_render).await;
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE, "one scrape at a time");
+
+        // Once the slow one is done, the slot is free again.
+        let _free = SLOTS.acquire().await.expect("the slot comes back");
     }
 }

@@ -49,7 +49,7 @@ pub struct HistogramFamily {
     series: Mutex<SeriesTable<HistogramSeries>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct HistogramSeries {
     /// Per bucket, not cumulative; the last one is `+Inf`.
     counts: Vec<u64>,
@@ -103,8 +103,8 @@ const OVERFLOW_LABELS: &str = r#"otel_metric_overflow="true""#;
 /// as an integer once) share their series, as Prometheus would see one.
 #[derive(Debug)]
 struct SeriesTable<T> {
-    /// Each series: its rendered labels and its value.
-    series: Vec<(String, T)>,
+    /// Each series: its rendered labels (shared, so a scrape copies a pointer) and its value.
+    series: Vec<(Arc<str>, T)>,
     by_labels: HashMap<String, usize>,
     /// Each attribute set seen, with the index of its series.
     attribute_sets: Vec<(Vec<KeyValue>, usize)>,
@@ -168,21 +168,25 @@ impl<T> SeriesTable<T> {
         if let Some(&series) = self.by_labels.get(&labels) {
             return series;
         }
-        self.series.push((labels.clone(), new()));
+        self.series.push((Arc::from(labels.as_str()), new()));
         self.by_labels.insert(labels, self.series.len() - 1);
         self.series.len() - 1
     }
+}
 
-    /// Each series with its labels, sorted by them (a stable exposition).
-    fn rendered(&self) -> Vec<(&str, &T)> {
-        let mut rendered: Vec<(&str, &T)> = self
-            .series
-            .iter()
-            .map(|(labels, value)| (labels.as_str(), value))
-            .collect();
-        rendered.sort_by(|a, b| a.0.cmp(b.0));
-        rendered
+impl<T: Clone> SeriesTable<T> {
+    /// A copy of each series with its labels, taken under the family's lock
+    /// and sorted and formatted after it is released: an observation waits
+    /// for a copy of the values, never for a scrape's formatting.
+    fn snapshot(&self) -> Vec<(Arc<str>, T)> {
+        self.series.clone()
     }
+}
+
+/// Sorted by labels, for a stable exposition.
+fn sorted<T>(mut series: Vec<(Arc<str>, T)>) -> Vec<(Arc<str>, T)> {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    series
 }
 
 /// A hash of an attribute set, keys and values in order.
@@ -302,8 +306,9 @@ impl HistogramFamily {
             let _ = writeln!(out, "# UNIT {name} {}", self.unit);
         }
         let _ = writeln!(out, "# HELP {name} {}", self.help);
-        let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for (labels, series) in table.rendered() {
+        let series_now = self.series.lock().unwrap_or_else(PoisonError::into_inner).snapshot();
+        for (labels, series) in sorted(series_now) {
+            let labels = &*labels;
             let separator = if labels.is_empty() { "" } else { "," };
             let mut cumulative = 0;
             for (index, count) in series.counts.iter().enumerate() {
@@ -347,9 +352,9 @@ impl CounterFamily {
         let name = &self.name;
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "# HELP {name} {}", self.help);
-        let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for (labels, total) in table.rendered() {
-            let _ = writeln!(out, "{name}_total{} {total}", Braces(labels));
+        let series_now = self.series.lock().unwrap_or_else(PoisonError::into_inner).snapshot();
+        for (labels, total) in sorted(series_now) {
+            let _ = writeln!(out, "{name}_total{} {total}", Braces(&labels));
         }
     }
 }
@@ -364,9 +369,9 @@ impl GaugeFamily {
         let name = &self.name;
         let _ = writeln!(out, "# TYPE {name} gauge");
         let _ = writeln!(out, "# HELP {name} {}", self.help);
-        let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for (labels, last) in table.rendered() {
-            let _ = writeln!(out, "{name}{} {last}", Braces(labels));
+        let series_now = self.series.lock().unwrap_or_else(PoisonError::into_inner).snapshot();
+        for (labels, last) in sorted(series_now) {
+            let _ = writeln!(out, "{name}{} {last}", Braces(&labels));
         }
     }
 }
