@@ -22,8 +22,11 @@ use tracing_subscriber::{
 use crate::hex::hex_into;
 
 mod otlp;
+mod writer;
 
 pub(crate) use otlp::otlp_layer;
+pub use writer::LogWriterGuard;
+pub(crate) use writer::off_the_request_path;
 
 /// `json` for one JSON object per line; anything else (or unset) for text.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";

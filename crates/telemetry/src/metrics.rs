@@ -39,7 +39,7 @@ use openmetrics::{CounterFamily, Exposition, GaugeFamily, HistogramFamily};
 pub const METRICS_PATH: &str = "/metrics";
 
 /// The instrumentation scope of every instrument the suite records.
-const SCOPE: &str = "eshop-tracing";
+pub(crate) const SCOPE: &str = "eshop-tracing";
 
 static EXPOSITION: LazyLock<Exposition> = LazyLock::new(Exposition::default);
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();

@@ -59,16 +59,17 @@ impl ServiceProcess {
     /// Starts binary `name` on `127.0.0.1` and a free port, with JSON logs and
     /// these variables, and waits for its `listening` log line.
     pub async fn start(name: &str, envs: &[(String, String)]) -> Self {
-        let mut all = vec![
-            ("LOG_FORMAT".to_owned(), "json".to_owned()),
-            ("HOST".to_owned(), "127.0.0.1".to_owned()),
-            ("PORT".to_owned(), "0".to_owned()),
-        ];
-        all.extend(envs.iter().cloned());
-        Self::spawn(name, all).await
+        Self::spawn(name, with_defaults(envs), Reading::Everything).await
     }
 
-    async fn spawn(name: &str, envs: Vec<(String, String)>) -> Self {
+    /// Like [`ServiceProcess::start`], but stdout is no longer read once the
+    /// service reports `listening`: the pipe fills, as when whatever reads a
+    /// container's output falls behind. Its later lines are not collected.
+    pub async fn start_with_stdout_unread(name: &str, envs: &[(String, String)]) -> Self {
+        Self::spawn(name, with_defaults(envs), Reading::UntilListening).await
+    }
+
+    async fn spawn(name: &str, envs: Vec<(String, String)>, reading: Reading) -> Self {
         let mut command = Command::new(binary_path(name));
         for (key, _) in std::env::vars() {
             if SCRUBBED_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || SCRUBBED.contains(&key.as_str()) {
@@ -87,10 +88,10 @@ impl ServiceProcess {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (listening_tx, mut listening) = mpsc::channel(1);
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(collect(stdout, logs.clone(), Some(listening_tx)));
+            tokio::spawn(collect(stdout, logs.clone(), Some(listening_tx), reading));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(collect(stderr, logs.clone(), None));
+            tokio::spawn(collect(stderr, logs.clone(), None, Reading::Everything));
         }
         let addr = tokio::time::timeout(WAIT, listening.recv())
             .await
@@ -159,7 +160,7 @@ impl ServiceProcess {
         let mut envs = self.envs.clone();
         envs.push(("PORT".to_owned(), self.addr.port().to_string()));
         let logs = self.logs();
-        *self = Self::spawn(&self.name.clone(), envs).await;
+        *self = Self::spawn(&self.name.clone(), envs, Reading::Everything).await;
         self.logs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -175,19 +176,45 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// JSON logs on `127.0.0.1` and a free port, then `envs`.
+fn with_defaults(envs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = vec![
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), "0".to_owned()),
+    ];
+    all.extend(envs.iter().cloned());
+    all
+}
+
+/// How much of a process's output is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Everything,
+    /// Up to the `listening` line, then nothing: the pipe is kept open, unread.
+    UntilListening,
+}
+
 async fn collect(
     stream: impl AsyncRead + Unpin,
     logs: Arc<Mutex<Vec<String>>>,
     listening: Option<mpsc::Sender<SocketAddr>>,
+    reading: Reading,
 ) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        let mut listened = false;
         if let Some(listening) = &listening
             && let Some(addr) = listening_addr(&line)
         {
             let _ = listening.try_send(addr);
+            listened = true;
         }
         logs.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+        if listened && reading == Reading::UntilListening {
+            // Held, never read again, until the process ends.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

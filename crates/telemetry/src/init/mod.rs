@@ -60,6 +60,9 @@ pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    /// The thread writing log lines; dropped last, so the providers' own last
+    /// words still reach stdout.
+    log_writer: Option<crate::logs::LogWriterGuard>,
 }
 
 impl TelemetryGuard {
@@ -84,6 +87,9 @@ impl TelemetryGuard {
             && let Err(err) = provider.shutdown_with_timeout(SHUTDOWN_FLUSH_TIMEOUT)
         {
             eprintln!("telemetry: flushing log records at shutdown failed: {err}");
+        }
+        if let Some(log_writer) = self.log_writer.take() {
+            log_writer.flush();
         }
     }
 }
@@ -114,7 +120,14 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
             .then(|| logs::logger_provider(resource))
             .transpose()?,
     };
-    install(providers, &service_name, std::io::stdout)
+    let (stdout, mut log_writer) = crate::logs::off_the_request_path(std::io::stdout());
+    let metered = providers.meter.is_some();
+    let mut guard = install(providers, &service_name, stdout)?;
+    if metered {
+        log_writer.count_dropped();
+    }
+    guard.log_writer = Some(log_writer);
+    Ok(guard)
 }
 
 /// The providers [`install`] wires into the subscriber; `None` leaves that signal off.

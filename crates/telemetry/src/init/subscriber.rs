@@ -64,5 +64,6 @@ where
         provider,
         meter_provider,
         logger_provider,
+        log_writer: None,
     })
 }
