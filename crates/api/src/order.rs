@@ -171,7 +171,10 @@ fn list_violations(skus: &[&str]) -> Violations {
         violations.push(Violation::new("", "an order needs at least one item"));
     }
     if skus.len() > MAX_LINES {
+        // Nothing more is checked: the lines of an order this long are not
+        // read one by one (nor listed back, one violation each).
         violations.push(Violation::new("", format!("at most {MAX_LINES} lines per order")));
+        return violations;
     }
     for (index, sku) in skus.iter().enumerate() {
         if skus[..index].contains(sku) {
@@ -190,6 +193,9 @@ impl TryFrom<Vec<unchecked::OrderLine>> for OrderLines {
     fn try_from(lines: Vec<unchecked::OrderLine>) -> Result<Self, Violations> {
         let skus: Vec<&str> = lines.iter().map(|line| line.sku.as_str()).collect();
         let mut violations = list_violations(&skus);
+        if lines.len() > MAX_LINES {
+            return Err(violations);
+        }
         let parsed: Vec<Option<OrderLine>> = lines
             .iter()
             .enumerate()
@@ -301,6 +307,10 @@ mod tests {
         let refused = OrderLines::try_from(lines).expect_err("too many");
         assert_eq!(refused[0].reason, format!("at most {MAX_LINES} lines per order"));
         assert_eq!(refused[0].field, "");
+        // Past the limit the lines are not read: 2,000 bad lines, one violation.
+        let bad: Vec<_> = (0..2_000).map(|_| raw("NOPE", 0)).collect();
+        let refused = OrderLines::try_from(bad).expect_err("too many");
+        assert_eq!(refused.len(), 1, "{refused}");
     }
 
     #[test]

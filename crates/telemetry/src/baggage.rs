@@ -15,13 +15,6 @@
 //! (`Span::ensure_ended_and_exported`, opentelemetry_sdk 0.32), which cost
 //! 7,500 instructions per span for a processor with nothing to do at the end
 //! (callgrind, docs/benchmarks.md). Wrapped, the SDK sees one processor and
-//! moves each ended span straight to the batch queue.
-//!
-//! It wraps the batch processor rather than sitting beside it: with more than
-//! one processor, the SDK clones every ended span's data once per processor
-//! (`Span::ensure_ended_and_exported`, opentelemetry_sdk 0.32), which cost
-//! 7,500 instructions per span for a processor with nothing to do at the end
-//! (callgrind, docs/benchmarks.md). Wrapped, the SDK sees one processor and
 //! moves the data straight to the batch queue.
 
 use std::time::Duration;

@@ -17,6 +17,7 @@
 //! | [`semconv`] | both | values the HTTP conventions normalise (`_OTHER`), bucket boundaries |
 //! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |
 //! | [`span`] | none | what a handler adds to its span (an attribute, a failure) |
+//! | [`value_limit`] | none | the SDK's attribute value length limit, a second line behind [`untrusted`] |
 //!
 //! The Kafka side (PRODUCER and CONSUMER spans, record headers as carriers,
 //! the messaging metrics) is the `messaging` crate, built on the public pieces
@@ -43,6 +44,7 @@ pub mod server;
 pub mod span;
 pub mod tls;
 pub mod untrusted;
+pub mod value_limit;
 
 pub use init::{Providers, TelemetryError, TelemetryGuard, init, install, span_processor};
 

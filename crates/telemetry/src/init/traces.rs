@@ -13,7 +13,7 @@ use super::{
     TelemetryError,
     otlp::{self, Protocol},
 };
-use crate::{baggage::BaggageSpanProcessor, sampler, tls::Signal};
+use crate::{baggage::BaggageSpanProcessor, sampler, tls::Signal, value_limit::ValueLengthLimit};
 
 /// The traces-only form of `OTEL_EXPORTER_OTLP_PROTOCOL`, which it overrides.
 const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
@@ -48,12 +48,16 @@ pub(super) fn tracer_provider(resource: Resource) -> Result<SdkTracerProvider, T
 }
 
 /// The one span processor: the batch processor (`OTEL_BSP_*`), with the
-/// allow-listed baggage copied onto each span as it starts (see [`crate::baggage`]).
+/// allow-listed baggage copied onto each span as it starts (see
+/// [`crate::baggage`]) and long attribute values cut as it ends (see
+/// [`crate::value_limit`]).
 #[doc(hidden)]
 pub fn span_processor<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     exporter: E,
-) -> BaggageSpanProcessor<BatchSpanProcessor> {
-    BaggageSpanProcessor::from_env(BatchSpanProcessor::builder(exporter).build())
+) -> BaggageSpanProcessor<ValueLengthLimit<BatchSpanProcessor>> {
+    BaggageSpanProcessor::from_env(ValueLengthLimit::from_env(
+        BatchSpanProcessor::builder(exporter).build(),
+    ))
 }
 
 /// The layer that turns `tracing` spans into OpenTelemetry spans.
