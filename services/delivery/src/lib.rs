@@ -21,6 +21,7 @@ use service_kit::{
     BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Days from order to estimated delivery.
@@ -96,7 +97,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Schedules one shipment per order: asking again returns the first one;
 /// asking after the order was cancelled is refused.
-#[tracing::instrument(name = "schedule delivery", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "schedule delivery", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn arrange_delivery(
     State(state): State<AppState>,
     Json(request): Json<unchecked::DeliveryRequest>,
@@ -120,19 +121,31 @@ async fn arrange_delivery(
         status: DeliveryStatus::Scheduled,
     };
     schedule.deliveries.insert(delivery.order_id, delivery.clone());
-    tracing::info!(tracking_id = %delivery.tracking_id, "delivery scheduled");
+    tracing::info!(
+        name: eshop::event::DELIVERY_SCHEDULED,
+        {
+            { eshop::attribute::DELIVERY_TRACKING_ID } = %delivery.tracking_id,
+        },
+        "delivery scheduled"
+    );
     Ok((StatusCode::CREATED, Json(delivery)))
 }
 
 /// Cancels an order's shipment and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was one, even for an order never seen.
-#[tracing::instrument(name = "cancel delivery", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "cancel delivery", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     let mut schedule = state.schedule();
     schedule.cancelled.insert(request.order_id, ());
     if let Some(delivery) = schedule.deliveries.get_mut(&request.order_id) {
         delivery.status = DeliveryStatus::Cancelled;
-        tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
+        tracing::info!(
+            name: eshop::event::DELIVERY_CANCELLED,
+            {
+                { eshop::attribute::DELIVERY_TRACKING_ID } = %delivery.tracking_id,
+            },
+            "delivery cancelled"
+        );
     }
     StatusCode::NO_CONTENT
 }

@@ -16,6 +16,7 @@ use std::{
 };
 
 use service_kit::Backoff;
+use telemetry::semconv::{attribute, eshop};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -74,10 +75,22 @@ impl Compensator {
 
     fn retry_in_background(&self, service: Service, order_id: Uuid, first_error: &dyn std::fmt::Display) {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        let trace_id = telemetry::current_trace_id().unwrap_or_default();
-        tracing::warn!(%service, order.id = %order_id, trace_id, error = %first_error, "undo pending; retrying in the background");
+        // The records carry the trace's id (log lines print it): the order can be found from them.
+        tracing::warn!(
+            name: eshop::event::UNDO_PENDING,
+            {
+                { eshop::attribute::SERVICE } = service.name(),
+                { eshop::attribute::ORDER_ID } = %order_id,
+                { attribute::EXCEPTION_MESSAGE } = %first_error,
+            },
+            "undo pending; retrying in the background"
+        );
         // A child of the checkout's undo span: the retries are part of its trace.
-        let span = tracing::info_span!("retry undo", order.id = %order_id, eshop.service = service.name());
+        let span = tracing::info_span!(
+            "retry undo",
+            { eshop::attribute::ORDER_ID } = %order_id,
+            { eshop::attribute::SERVICE } = service.name()
+        );
         let downstream = self.downstream.clone();
         let pending = self.pending.clone();
         let give_up = self.give_up.clone();
@@ -88,17 +101,39 @@ impl Compensator {
                 loop {
                     tokio::select! {
                         () = give_up.cancelled() => {
-                            tracing::error!(%service, order.id = %order_id, trace_id, "undo abandoned at shutdown; reconcile this order by hand");
+                            tracing::error!(
+                                name: eshop::event::UNDO_ABANDONED,
+                                {
+                                    { eshop::attribute::SERVICE } = service.name(),
+                                    { eshop::attribute::ORDER_ID } = %order_id,
+                                },
+                                "undo abandoned at shutdown; reconcile this order by hand"
+                            );
                             break;
                         }
                         () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
                     match downstream.undo(service, order_id).await {
                         Ok(()) => {
-                            tracing::info!(%service, order.id = %order_id, trace_id, "pending undo done");
+                            tracing::info!(
+                                name: eshop::event::UNDO_DONE,
+                                {
+                                    { eshop::attribute::SERVICE } = service.name(),
+                                    { eshop::attribute::ORDER_ID } = %order_id,
+                                },
+                                "pending undo done"
+                            );
                             break;
                         }
-                        Err(err) => tracing::warn!(%service, order.id = %order_id, trace_id, error = %err, "undo failed again; retrying"),
+                        Err(err) => tracing::warn!(
+                            name: eshop::event::UNDO_FAILED,
+                            {
+                                { eshop::attribute::SERVICE } = service.name(),
+                                { eshop::attribute::ORDER_ID } = %order_id,
+                                { attribute::EXCEPTION_MESSAGE } = %err,
+                            },
+                            "undo failed again; retrying"
+                        ),
                     }
                 }
                 pending.fetch_sub(1, Ordering::Relaxed);

@@ -26,6 +26,7 @@ use service_kit::{
     BoundedTable, Json, Problem, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Units of each catalogue SKU in stock at start.
@@ -121,7 +122,7 @@ pub fn app(state: AppState) -> Router {
 /// Reserves all lines or none. Asking again for the same order returns the
 /// reservation already made, so a retried call cannot reserve twice; asking
 /// after the order was cancelled is refused.
-#[tracing::instrument(name = "reserve stock", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "reserve stock", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn create_order(
     State(state): State<AppState>,
     Json(request): Json<unchecked::ReserveRequest>,
@@ -165,14 +166,20 @@ async fn create_order(
         items: request.items,
     };
     stock.reservations.insert(reservation.order_id, reservation.clone());
-    tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
+    tracing::info!(
+        name: eshop::event::STOCK_RESERVED,
+        {
+            { eshop::attribute::RESERVATION_ID } = %reservation.reservation_id,
+        },
+        "stock reserved"
+    );
     Ok((StatusCode::CREATED, Json(reservation)))
 }
 
 /// Puts an order's reserved units back and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was anything to release, even for an
 /// order never seen (its reservation may still be on its way).
-#[tracing::instrument(name = "release stock", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "release stock", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     let mut stock = state.stock();
     stock.cancelled.insert(request.order_id, ());
@@ -182,7 +189,7 @@ async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRe
             level.reserved -= quantity.get();
             level.available += quantity.get();
         }
-        tracing::info!("reservation released");
+        tracing::info!(name: eshop::event::STOCK_RELEASED, "reservation released");
     }
     StatusCode::NO_CONTENT
 }
