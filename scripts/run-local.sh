@@ -91,9 +91,11 @@ if [ "$KAFKA" = apache ]; then
   wait_listening kafka "127.0.0.1:$BROKER_PORT" "$LOGS/kafka.log"
   scripts/kafka-broker.sh create-topics "127.0.0.1:$BROKER_PORT" >>"$LOGS/kafka.log" 2>&1 ||
     { echo "creating the topics failed; see $LOGS/kafka.log" >&2; exit 1; }
-  # librdkafka's defaults and the suite's own settings, as in production.
-  eshop_kafka_config="${KAFKA_CONFIG:-}"
-  consumer_kafka_config="${KAFKA_CONFIG:-}"
+  # librdkafka's defaults and the suite's own settings, as in production
+  # (KAFKA_CONFIG, KAFKA_CONSUMER_CONFIG and KAFKA_PRODUCER_CONFIG pass through).
+  eshop_producer_config="${KAFKA_PRODUCER_CONFIG:-}"
+  consumer_producer_config="${KAFKA_PRODUCER_CONFIG:-}"
+  consumer_consumer_config="${KAFKA_CONSUMER_CONFIG:-}"
 else
   env -u OTEL_EXPORTER_OTLP_ENDPOINT "$tansu" broker \
     --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
@@ -110,13 +112,14 @@ else
   # Tansu 0.6 fences an idempotent producer that asks for a new epoch after a
   # timed-out send, which leaves it unusable: eshop gets a non-idempotent one
   # (acks=all still holds). Its memory engine answers a fetch only from batches
-  # that begin at or after the fetch offset, so every producer sends one record
-  # per batch.
-  eshop_kafka_config="${KAFKA_CONFIG:-enable.idempotence=false,batch.num.messages=1}"
+  # that begin at or after the fetch offset, so every producer (kafka-consumer's
+  # dead-letter one too) sends one record per batch.
+  eshop_producer_config="${KAFKA_PRODUCER_CONFIG:-enable.idempotence=false,batch.num.messages=1}"
+  consumer_producer_config="${KAFKA_PRODUCER_CONFIG:-batch.num.messages=1}"
   # Tansu answers a fetch only when fetch.wait.max.ms expires (10 ms keeps the
   # Kafka hop short) and never gives partitions back to a consumer whose
   # session expired (15 s outlasts a short pause).
-  consumer_kafka_config="${KAFKA_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000,batch.num.messages=1}"
+  consumer_consumer_config="${KAFKA_CONSUMER_CONFIG:-fetch.wait.max.ms=10,session.timeout.ms=15000}"
 fi
 
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$BROKER_PORT"
@@ -132,8 +135,9 @@ start inventory 8081
 start billing 8082
 start delivery 8083
 start notification 8084
-start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_CONFIG="$eshop_kafka_config"
-start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 KAFKA_CONFIG="$consumer_kafka_config"
+start eshop 8080 INVENTORY_URL=http://127.0.0.1:8081 BILLING_URL=http://127.0.0.1:8082 DELIVERY_URL=http://127.0.0.1:8083 KAFKA_PRODUCER_CONFIG="$eshop_producer_config"
+start kafka-consumer 8085 NOTIFICATION_URL=http://127.0.0.1:8084 BILLING_URL=http://127.0.0.1:8082 \
+  KAFKA_CONSUMER_CONFIG="$consumer_consumer_config" KAFKA_PRODUCER_CONFIG="$consumer_producer_config"
 
 for svc in inventory:8081 billing:8082 delivery:8083 notification:8084 eshop:8080 kafka-consumer:8085; do
   wait_ready "${svc%:*}" "http://127.0.0.1:${svc#*:}/readyz"

@@ -19,7 +19,7 @@ use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderMap;
-use messaging::{consumer::consumer_span, headers::HeaderExtractor, producer::SendSpan};
+use messaging::{Broker, consumer::consumer_span, headers::HeaderExtractor, producer::SendSpan};
 use opentelemetry::{
     Context, KeyValue,
     trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _},
@@ -31,6 +31,9 @@ use rdkafka::{
 };
 use telemetry::propagation;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The bootstrap broker both spans name (`server.address`, `server.port`).
+static BROKER: std::sync::LazyLock<Broker> = std::sync::LazyLock::new(|| Broker::parse("kafka:9092"));
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -48,6 +51,8 @@ fn producer(c: &mut Criterion) {
                     KeyValue::new("messaging.operation.name", "send"),
                     KeyValue::new("messaging.destination.name", "orders"),
                     KeyValue::new("messaging.kafka.message.key", "order-1"),
+                    KeyValue::new("server.address", "kafka"),
+                    KeyValue::new("server.port", 9092_i64),
                 ])
                 .start(&tracer);
             let mut headers = HeaderMap::new();
@@ -63,7 +68,7 @@ fn producer(c: &mut Criterion) {
     });
     group.bench_function("traced", |b| {
         b.iter(|| {
-            let send = SendSpan::open("orders", "order-1");
+            let send = SendSpan::open("orders", "order-1", &BROKER);
             let headers = send.headers(&[]);
             send.delivered(0, 1);
             black_box(headers);
@@ -105,13 +110,15 @@ fn consumer(c: &mut Criterion) {
                     KeyValue::new("messaging.kafka.offset", 1_i64),
                     KeyValue::new("messaging.kafka.message.key", "order-1"),
                     KeyValue::new("messaging.message.body.size", 22_i64),
+                    KeyValue::new("server.address", "kafka"),
+                    KeyValue::new("server.port", 9092_i64),
                 ])
                 .start_with_context(&tracer, &parent);
             drop(span);
         });
     });
     group.bench_function("traced", |b| {
-        b.iter(|| black_box(consumer_span(&message, "notifications")));
+        b.iter(|| black_box(consumer_span(&message, "notifications", &BROKER)));
     });
     group.finish();
 }

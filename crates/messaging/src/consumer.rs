@@ -18,7 +18,7 @@ use telemetry::{
 };
 use tracing::{Instrument as _, Span, field::Empty};
 
-use crate::headers::HeaderExtractor;
+use crate::{headers::HeaderExtractor, settings::Broker};
 
 /// Runs `processing` inside the CONSUMER span of `message` (see
 /// [`consumer_span`]): the span is open for exactly as long as the record is
@@ -30,12 +30,13 @@ use crate::headers::HeaderExtractor;
 /// # Example
 ///
 /// ```no_run
-/// use messaging::consumer;
+/// use messaging::{consumer, settings::Broker};
 /// use rdkafka::{Message as _, consumer::StreamConsumer};
 ///
 /// # async fn example(kafka: StreamConsumer) -> Result<(), rdkafka::error::KafkaError> {
+/// let broker = Broker::parse("kafka:9092");
 /// let message = kafka.recv().await?.detach();
-/// let bytes = consumer::process(&message, "eshop-demo-app", async {
+/// let bytes = consumer::process(&message, "eshop-demo-app", &broker, async {
 ///     // Calls made here (HTTP through telemetry's client) are children of the CONSUMER span.
 ///     message.payload().map_or(0, <[u8]>::len)
 /// })
@@ -44,13 +45,15 @@ use crate::headers::HeaderExtractor;
 /// # Ok(())
 /// # }
 /// ```
-pub async fn process<M, F>(message: &M, consumer_group: &str, processing: F) -> F::Output
+pub async fn process<M, F>(message: &M, consumer_group: &str, broker: &Broker, processing: F) -> F::Output
 where
     M: Message,
     M::Headers: Headers,
     F: Future,
 {
-    processing.instrument(consumer_span(message, consumer_group)).await
+    processing
+        .instrument(consumer_span(message, consumer_group, broker))
+        .await
 }
 
 /// Opens the CONSUMER span `process {topic}` for one received record, parented
@@ -59,21 +62,22 @@ where
 /// now and `messaging.process.duration` is recorded when the span closes.
 ///
 /// Run the whole processing of the record, including the calls it makes,
-/// inside this span; [`process`] does that for a future.
+/// inside this span; [`process`] does that for a future. `broker` is the
+/// bootstrap broker the consumer was given ([`crate::KafkaSettings::broker`]).
 ///
 /// # Example
 ///
 /// ```no_run
-/// use messaging::consumer::consumer_span;
+/// use messaging::{consumer::consumer_span, settings::Broker};
 /// use rdkafka::message::OwnedMessage;
 ///
-/// fn handle(message: &OwnedMessage) {
-///     let span = consumer_span(message, "eshop-demo-app");
+/// fn handle(message: &OwnedMessage, broker: &Broker) {
+///     let span = consumer_span(message, "eshop-demo-app", broker);
 ///     let _entered = span.enter();
 ///     tracing::info!("processing the record");
 /// }
 /// ```
-pub fn consumer_span<M: Message>(message: &M, consumer_group: &str) -> Span
+pub fn consumer_span<M: Message>(message: &M, consumer_group: &str, broker: &Broker) -> Span
 where
     M::Headers: Headers,
 {
@@ -94,6 +98,8 @@ where
         messaging.kafka.offset = message.offset(),
         messaging.kafka.message.key = key,
         messaging.message.body.size = message.payload().map_or(0, |payload| i64::try_from(payload.len()).unwrap_or(i64::MAX)),
+        server.address = broker.address.as_str(),
+        server.port = broker.port,
     );
     match message.headers() {
         Some(headers) => continue_trace(&span, &HeaderExtractor(headers)),
@@ -101,7 +107,7 @@ where
         None => continue_trace(&span, &HeaderExtractor(&OwnedHeaders::new())),
     }
     if let Some(instruments) = metrics::messaging() {
-        let attributes = vec![
+        let mut attributes = vec![
             KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
             KeyValue::new(attribute::MESSAGING_OPERATION_NAME, "process"),
             KeyValue::new(attribute::MESSAGING_OPERATION_TYPE, "process"),
@@ -111,7 +117,11 @@ where
                 attribute::MESSAGING_DESTINATION_PARTITION_ID,
                 message.partition().to_string(),
             ),
+            KeyValue::new(attribute::SERVER_ADDRESS, broker.address.clone()),
         ];
+        if let Some(port) = broker.port {
+            attributes.push(KeyValue::new(attribute::SERVER_PORT, port));
+        }
         instruments.consumed_messages.add(1, &attributes);
         metrics::record_on_close(&span, &instruments.process_duration, None, attributes);
     }

@@ -6,7 +6,7 @@ use telemetry::{
 };
 
 /// Records the consumer lag of each assigned partition (the gauge
-/// `eshop_tracing.kafka.consumer.lag`); call it from the consumer context's
+/// `eshop.kafka.consumer.lag`); call it from the consumer context's
 /// `ClientContext::stats`. [`crate::KafkaSettings::consumer_config`] turns
 /// the statistics on.
 pub fn record_consumer_lag(statistics: &rdkafka::Statistics) {

@@ -6,7 +6,8 @@
 //!
 //! | module | what it does |
 //! | --- | --- |
-//! | [`settings`] | [`KafkaSettings`]: broker, topics, group and librdkafka overrides from the environment |
+//! | [`settings`] | [`KafkaSettings`]: broker, topics, group and librdkafka overrides (for all clients, consumers, producers) from the environment |
+//! | [`client_log`] | librdkafka's log lines and errors as named log events; its statistics never logged |
 //! | [`producer`] | [`TracedProducer`]: one `send` opens the PRODUCER span, writes its context into the record headers, waits for the acknowledgement and records where the record went (or why not) |
 //! | [`consumer`] | [`consumer::process`] / [`consumer::consumer_span`]: the CONSUMER span of a received record, parented to and linked to the PRODUCER span its headers carry |
 //! | [`headers`] | the carriers: propagation fields in and out of rdkafka's record headers |
@@ -20,6 +21,7 @@
 //! `messaging.client.consumed.messages`, `messaging.process.duration`) are
 //! recorded here, each with its span as exemplar.
 
+pub mod client_log;
 pub mod consumer;
 pub mod failure;
 pub mod headers;
@@ -30,6 +32,7 @@ pub mod settings;
 pub use failure::record_error;
 pub use producer::TracedProducer;
 pub use settings::{
-    DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_GROUP_ID, DEFAULT_TOPIC, DLQ_SUFFIX, KAFKA_BOOTSTRAP_SERVERS, KAFKA_CONFIG,
-    KAFKA_DLQ_TOPIC, KAFKA_GROUP_ID, KAFKA_TOPIC, KafkaSettings, SettingsError, parse_overrides,
+    Broker, DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_GROUP_ID, DEFAULT_TOPIC, DLQ_SUFFIX, KAFKA_BOOTSTRAP_SERVERS,
+    KAFKA_CONFIG, KAFKA_CONSUMER_CONFIG, KAFKA_DLQ_TOPIC, KAFKA_GROUP_ID, KAFKA_PRODUCER_CONFIG, KAFKA_TOPIC,
+    KafkaSettings, SettingsError, parse_overrides,
 };

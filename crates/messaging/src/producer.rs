@@ -14,12 +14,13 @@ use telemetry::{
 };
 use tracing::{Instrument as _, Span, field::Empty};
 
-use crate::{KafkaSettings, failure, headers};
+use crate::{KafkaSettings, client_log::ClientLogs, failure, headers, settings::Broker};
 
 /// A producer whose every send is traced and waits for the broker's acknowledgement.
 pub struct TracedProducer {
-    producer: FutureProducer,
+    producer: FutureProducer<ClientLogs>,
     ack_timeout: Duration,
+    broker: Broker,
 }
 
 impl std::fmt::Debug for TracedProducer {
@@ -38,8 +39,11 @@ impl TracedProducer {
     pub fn new(settings: &KafkaSettings, ack_timeout: Duration) -> Result<Self, KafkaError> {
         let ack_timeout_ms = u64::try_from(ack_timeout.as_millis()).unwrap_or(u64::MAX);
         Ok(Self {
-            producer: settings.producer_config(ack_timeout_ms).create()?,
+            producer: settings
+                .producer_config(ack_timeout_ms)
+                .create_with_context(ClientLogs)?,
             ack_timeout,
+            broker: settings.broker(),
         })
     }
 
@@ -76,7 +80,7 @@ impl TracedProducer {
         payload: &[u8],
         extra_headers: &[(&str, &str)],
     ) -> Result<Delivery, KafkaError> {
-        let send = SendSpan::open(topic, &String::from_utf8_lossy(key));
+        let send = SendSpan::open(topic, &String::from_utf8_lossy(key), &self.broker);
         let record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
@@ -117,8 +121,8 @@ pub struct SendSpan {
 
 impl SendSpan {
     /// Opens the span `send {topic}` under the current span, with its metrics
-    /// recorded when it closes.
-    pub fn open(topic: &str, key: &str) -> Self {
+    /// recorded when it closes; `broker` is the bootstrap broker the producer was given.
+    pub fn open(topic: &str, key: &str, broker: &Broker) -> Self {
         let span = tracing::info_span!(
             "kafka send",
             otel.name = format!("send {topic}"),
@@ -132,18 +136,25 @@ impl SendSpan {
             messaging.kafka.message.key = key,
             messaging.destination.partition.id = Empty,
             messaging.kafka.offset = Empty,
+            server.address = broker.address.as_str(),
+            server.port = broker.port,
         );
         if let Some(instruments) = metrics::messaging() {
+            let mut attributes = vec![
+                KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
+                KeyValue::new(attribute::MESSAGING_OPERATION_NAME, "send"),
+                KeyValue::new(attribute::MESSAGING_OPERATION_TYPE, "send"),
+                KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.to_owned()),
+                KeyValue::new(attribute::SERVER_ADDRESS, broker.address.clone()),
+            ];
+            if let Some(port) = broker.port {
+                attributes.push(KeyValue::new(attribute::SERVER_PORT, port));
+            }
             metrics::record_on_close(
                 &span,
                 &instruments.operation_duration,
                 Some(&instruments.sent_messages),
-                vec![
-                    KeyValue::new(attribute::MESSAGING_SYSTEM, "kafka"),
-                    KeyValue::new(attribute::MESSAGING_OPERATION_NAME, "send"),
-                    KeyValue::new(attribute::MESSAGING_OPERATION_TYPE, "send"),
-                    KeyValue::new(attribute::MESSAGING_DESTINATION_NAME, topic.to_owned()),
-                ],
+                attributes,
             );
         }
         Self { span }
@@ -156,8 +167,13 @@ impl SendSpan {
 
     /// Records where the broker stored the record, and closes the span.
     pub fn delivered(self, partition: i32, offset: i64) {
-        self.span
-            .record("messaging.destination.partition.id", partition.to_string());
+        let partition = partition.to_string();
+        // Known only now: the metrics get it as the span does.
+        metrics::add_close_attribute(
+            &self.span,
+            KeyValue::new(attribute::MESSAGING_DESTINATION_PARTITION_ID, partition.clone()),
+        );
+        self.span.record("messaging.destination.partition.id", partition);
         self.span.record("messaging.kafka.offset", offset);
     }
 

@@ -2,7 +2,11 @@
 //!
 //! The names follow the 2019 demo (`KAFKA_BOOTSTRAP_SERVERS`, topic `eshop-topic`,
 //! group `eshop-demo-app`). Any other librdkafka property can be set through
-//! `KAFKA_CONFIG`, e.g. `KAFKA_CONFIG=fetch.wait.max.ms=10,session.timeout.ms=15000`.
+//! `KAFKA_CONFIG` (every client), `KAFKA_CONSUMER_CONFIG` (consumers only) or
+//! `KAFKA_PRODUCER_CONFIG` (producers only), e.g.
+//! `KAFKA_CONSUMER_CONFIG=fetch.wait.max.ms=10,session.timeout.ms=15000`:
+//! librdkafka warns (CONFWARN) about a consumer property given to a producer,
+//! and the kafka-consumer runs both (its dead-letter producer).
 //!
 //! Every setting not written here is librdkafka's default; each one written
 //! here says why. Tweaks for one broker (Tansu, `make run KAFKA=tansu`) belong
@@ -15,8 +19,12 @@ pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
 pub const KAFKA_TOPIC: &str = "KAFKA_TOPIC";
 pub const KAFKA_DLQ_TOPIC: &str = "KAFKA_DLQ_TOPIC";
 pub const KAFKA_GROUP_ID: &str = "KAFKA_GROUP_ID";
-/// Comma-separated `property=value` pairs passed to librdkafka as they are, last.
+/// Comma-separated `property=value` pairs passed to every librdkafka client as they are.
 pub const KAFKA_CONFIG: &str = "KAFKA_CONFIG";
+/// Like [`KAFKA_CONFIG`], for consumers only, applied after it.
+pub const KAFKA_CONSUMER_CONFIG: &str = "KAFKA_CONSUMER_CONFIG";
+/// Like [`KAFKA_CONFIG`], for producers only, applied after it.
+pub const KAFKA_PRODUCER_CONFIG: &str = "KAFKA_PRODUCER_CONFIG";
 
 pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "kafka:9092";
 pub const DEFAULT_TOPIC: &str = "eshop-topic";
@@ -41,7 +49,12 @@ pub struct KafkaSettings {
     pub topic: String,
     pub dlq_topic: String,
     pub group_id: String,
+    /// [`KAFKA_CONFIG`]: for every client.
     pub overrides: Vec<(String, String)>,
+    /// [`KAFKA_CONSUMER_CONFIG`]: for consumers, after `overrides`.
+    pub consumer_overrides: Vec<(String, String)>,
+    /// [`KAFKA_PRODUCER_CONFIG`]: for producers, after `overrides`.
+    pub producer_overrides: Vec<(String, String)>,
 }
 
 impl KafkaSettings {
@@ -52,8 +65,17 @@ impl KafkaSettings {
             dlq_topic: env_string(KAFKA_DLQ_TOPIC, &format!("{topic}{DLQ_SUFFIX}")),
             topic,
             group_id: env_string(KAFKA_GROUP_ID, DEFAULT_GROUP_ID),
-            overrides: parse_overrides(&env_string(KAFKA_CONFIG, ""))?,
+            overrides: parse_overrides_of(KAFKA_CONFIG, &env_string(KAFKA_CONFIG, ""))?,
+            consumer_overrides: parse_overrides_of(KAFKA_CONSUMER_CONFIG, &env_string(KAFKA_CONSUMER_CONFIG, ""))?,
+            producer_overrides: parse_overrides_of(KAFKA_PRODUCER_CONFIG, &env_string(KAFKA_PRODUCER_CONFIG, ""))?,
         })
+    }
+
+    /// The first bootstrap broker as `server.address` and `server.port`, the
+    /// messaging conventions' recommended attributes (the broker a record went
+    /// to is librdkafka's to pick; the one the client was pointed at is known).
+    pub fn broker(&self) -> Broker {
+        Broker::parse(&self.bootstrap_servers)
     }
 
     /// Settings for a producer that must hear the broker's acknowledgement
@@ -72,7 +94,7 @@ impl KafkaSettings {
             // A checkout waits for the acknowledgement: batch for 1 ms, not
             // librdkafka's 5, since every millisecond here is checkout latency.
             .set("linger.ms", "1");
-        self.apply_overrides(config)
+        apply(apply(config, &self.overrides), &self.producer_overrides)
     }
 
     /// Settings for an at-least-once consumer: the application stores a
@@ -95,7 +117,7 @@ impl KafkaSettings {
             // Statistics every 5 s carry each partition's consumer lag, which
             // `crate::lag` records as a metric.
             .set("statistics.interval.ms", "5000");
-        self.apply_overrides(config)
+        apply(apply(config, &self.overrides), &self.consumer_overrides)
     }
 
     fn base(&self) -> ClientConfig {
@@ -107,12 +129,38 @@ impl KafkaSettings {
             .set("reconnect.backoff.max.ms", "1000");
         config
     }
+}
 
-    fn apply_overrides(&self, mut config: ClientConfig) -> ClientConfig {
-        for (key, value) in &self.overrides {
-            config.set(key, value);
+fn apply(mut config: ClientConfig, overrides: &[(String, String)]) -> ClientConfig {
+    for (key, value) in overrides {
+        config.set(key, value);
+    }
+    config
+}
+
+/// A bootstrap broker: `server.address` and, when given, `server.port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub address: String,
+    pub port: Option<i64>,
+}
+
+impl Broker {
+    /// The first of `bootstrap.servers` (`host:port,...`, an optional
+    /// `PLAINTEXT://`-style scheme, IPv6 in brackets).
+    pub fn parse(bootstrap_servers: &str) -> Self {
+        let first = bootstrap_servers.split(',').next().unwrap_or_default().trim();
+        let first = first.split_once("://").map_or(first, |(_, rest)| rest);
+        match first.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => Self {
+                address: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                port: port.parse().ok(),
+            },
+            _ => Self {
+                address: first.to_owned(),
+                port: None,
+            },
         }
-        config
     }
 }
 
@@ -126,13 +174,18 @@ fn env_string(name: &str, default: &str) -> String {
 
 /// `KAFKA_CONFIG`'s form, `property=value,...`, as pairs in order.
 pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, SettingsError> {
+    parse_overrides_of(KAFKA_CONFIG, spec)
+}
+
+/// [`parse_overrides`] for the variable `name`, which an error names.
+fn parse_overrides_of(name: &'static str, spec: &str) -> Result<Vec<(String, String)>, SettingsError> {
     spec.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
             _ => Err(SettingsError {
-                name: KAFKA_CONFIG,
+                name,
                 value: spec.to_owned(),
                 reason: format!("{pair:?} is not property=value"),
             }),
@@ -154,6 +207,8 @@ mod tests {
             dlq_topic: format!("{DEFAULT_TOPIC}{DLQ_SUFFIX}"),
             group_id: DEFAULT_GROUP_ID.to_owned(),
             overrides: parse_overrides(kafka_config).expect("valid KAFKA_CONFIG"),
+            consumer_overrides: Vec::new(),
+            producer_overrides: Vec::new(),
         }
     }
 
@@ -199,11 +254,73 @@ mod tests {
             dlq_topic: format!("{DEFAULT_TOPIC}{DLQ_SUFFIX}"),
             group_id: DEFAULT_GROUP_ID.into(),
             overrides: vec![("fetch.wait.max.ms".into(), "10".into())],
+            consumer_overrides: Vec::new(),
+            producer_overrides: Vec::new(),
         };
         let config = settings.consumer_config();
         assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
         assert_eq!(settings.producer_config(5_000).get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(config.get("group.id"), Some(DEFAULT_GROUP_ID));
+    }
+
+    /// A consumer-only property given to a producer makes librdkafka warn
+    /// (CONFWARN) and a producer-only one the consumer: each goes to its own.
+    #[test]
+    fn component_overrides_reach_only_their_component() {
+        let settings = KafkaSettings {
+            consumer_overrides: vec![
+                ("session.timeout.ms".into(), "6000".into()),
+                ("statistics.interval.ms".into(), "500".into()),
+            ],
+            producer_overrides: vec![("batch.num.messages".into(), "1".into())],
+            overrides: vec![("client.id".into(), "both".into())],
+            ..settings("")
+        };
+        let consumer = settings.consumer_config();
+        let producer = settings.producer_config(1_000);
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(consumer.get("statistics.interval.ms"), Some("500"));
+        assert_eq!(consumer.get("batch.num.messages"), None);
+        assert_eq!(producer.get("batch.num.messages"), Some("1"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("statistics.interval.ms"), None);
+        assert_eq!(
+            (consumer.get("client.id"), producer.get("client.id")),
+            (Some("both"), Some("both"))
+        );
+    }
+
+    #[test]
+    fn the_first_bootstrap_broker_is_the_server() {
+        let broker = |servers| Broker::parse(servers);
+        assert_eq!(
+            broker("kafka:9092,other:9093"),
+            Broker {
+                address: "kafka".into(),
+                port: Some(9092)
+            }
+        );
+        assert_eq!(
+            broker("PLAINTEXT://127.0.0.1:19092"),
+            Broker {
+                address: "127.0.0.1".into(),
+                port: Some(19092)
+            }
+        );
+        assert_eq!(
+            broker("[::1]:9092"),
+            Broker {
+                address: "::1".into(),
+                port: Some(9092)
+            }
+        );
+        assert_eq!(
+            broker("kafka"),
+            Broker {
+                address: "kafka".into(),
+                port: None
+            }
+        );
     }
 }

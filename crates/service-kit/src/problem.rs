@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use telemetry::semconv::{attribute, eshop};
 
 /// The media type of a problem details body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -28,7 +29,14 @@ static TYPE_PREFIX: OnceLock<&'static str> = OnceLock::new();
 pub fn set_type_prefix(prefix: &'static str) {
     let first = *TYPE_PREFIX.get_or_init(|| prefix);
     if first != prefix {
-        tracing::warn!(first, ignored = prefix, "problem type prefix already set");
+        tracing::warn!(
+            name: eshop::event::PROBLEM_PREFIX_IGNORED,
+            {
+                { eshop::attribute::PROBLEM_TYPE_PREFIX } = first,
+                { eshop::attribute::PROBLEM_IGNORED_PREFIX } = prefix,
+            },
+            "problem type prefix already set"
+        );
     }
 }
 
@@ -119,10 +127,28 @@ impl std::fmt::Display for Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        // The detail may quote the request (a query, a field): one capped line.
+        let detail = telemetry::untrusted::one_line(&self.detail, telemetry::untrusted::MAX_LOGGED_TEXT);
         if status.is_server_error() {
-            tracing::error!(status = self.status, problem = %self.problem_type, detail = %self.detail, "request failed");
+            tracing::error!(
+                name: eshop::event::REQUEST_FAILED,
+                {
+                    { attribute::HTTP_RESPONSE_STATUS_CODE } = i64::from(self.status),
+                    { eshop::attribute::PROBLEM_TYPE } = %self.problem_type,
+                    { eshop::attribute::PROBLEM_DETAIL } = %detail,
+                },
+                "request failed"
+            );
         } else {
-            tracing::info!(status = self.status, problem = %self.problem_type, detail = %self.detail, "request refused");
+            tracing::info!(
+                name: eshop::event::REQUEST_REFUSED,
+                {
+                    { attribute::HTTP_RESPONSE_STATUS_CODE } = i64::from(self.status),
+                    { eshop::attribute::PROBLEM_TYPE } = %self.problem_type,
+                    { eshop::attribute::PROBLEM_DETAIL } = %detail,
+                },
+                "request refused"
+            );
         }
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()

@@ -8,6 +8,7 @@ use axum::{
     http::{StatusCode, Uri},
     middleware,
 };
+use telemetry::semconv::{attribute, eshop};
 use tokio::net::TcpListener;
 
 use crate::{Problem, ServerLimits, config::Listen, health, health::Readiness, limits};
@@ -49,10 +50,19 @@ async fn not_found(uri: Uri) -> Problem {
 }
 
 /// Binds the listener and logs `listening` with the address actually bound
-/// (port 0 picks a free one: the tests read it from this line).
+/// in `server.address` and `server.port` (port 0 picks a free one: the tests
+/// read it from this line).
 pub async fn bind(listen: Listen) -> io::Result<TcpListener> {
     let listener = TcpListener::bind((listen.host, listen.port)).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        name: eshop::event::SERVER_LISTENING,
+        {
+            { attribute::SERVER_ADDRESS } = %addr.ip(),
+            { attribute::SERVER_PORT } = i64::from(addr.port()),
+        },
+        "listening"
+    );
     Ok(listener)
 }
 
@@ -66,7 +76,7 @@ pub async fn serve(
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
-    tracing::info!("stopped serving");
+    tracing::info!(name: eshop::event::SERVER_STOPPED, "stopped serving");
     Ok(())
 }
 
@@ -74,7 +84,13 @@ pub async fn serve(
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for Ctrl-C");
+            tracing::error!(
+                name: eshop::event::SERVER_SIGNAL_UNAVAILABLE,
+                {
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "cannot listen for Ctrl-C"
+            );
             std::future::pending::<()>().await;
         }
     };
@@ -85,7 +101,13 @@ pub async fn shutdown_signal() {
                 signal.recv().await;
             }
             Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
+                tracing::error!(
+                    name: eshop::event::SERVER_SIGNAL_UNAVAILABLE,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "cannot listen for SIGTERM"
+                );
                 std::future::pending::<()>().await;
             }
         }
@@ -96,5 +118,5 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutdown requested");
+    tracing::info!(name: eshop::event::SERVER_SHUTDOWN_REQUESTED, "shutdown requested");
 }

@@ -102,6 +102,10 @@ impl ReqwestOtelSpanBackend for ClientSpans {
 
     fn on_request_end(span: &Span, outcome: &reqwest_middleware::Result<Response>, extensions: &mut Extensions) {
         let status = outcome.as_ref().ok().map(Response::status);
+        let protocol_version = outcome
+            .as_ref()
+            .ok()
+            .and_then(|response| semconv::protocol_version(response.version()));
         let error_type = match (outcome, status) {
             (_, Some(status)) => {
                 span.record("http.response.status_code", i64::from(status.as_u16()));
@@ -121,8 +125,11 @@ impl ReqwestOtelSpanBackend for ClientSpans {
         if let Some(started) = extensions.remove::<CallStarted>()
             && let Some(instruments) = crate::metrics::instruments()
         {
-            let mut attributes = Vec::with_capacity(5);
+            let mut attributes = Vec::with_capacity(6);
             attributes.push(KeyValue::new(attribute::HTTP_REQUEST_METHOD, started.method));
+            if let Some(version) = protocol_version {
+                attributes.push(KeyValue::new(attribute::NETWORK_PROTOCOL_VERSION, version));
+            }
             if let Some(address) = started.server_address {
                 attributes.push(KeyValue::new(attribute::SERVER_ADDRESS, address));
             }
@@ -209,7 +216,9 @@ fn forward_request_id(request: &mut Request) {
 }
 
 /// `{METHOD} {path}` names the span: in this suite the path is a low-cardinality
-/// `url.template` (its paths carry no identifiers; the query is not part of it).
+/// `url.template` (its paths carry no identifiers; the query is not part of it),
+/// recorded as such, since the HTTP conventions name a CLIENT span after its
+/// template only when the span carries it.
 fn client_span(request: &Request, extensions: &Extensions) -> Span {
     let url = request.url();
     let method = request.method();
@@ -229,6 +238,7 @@ fn client_span(request: &Request, extensions: &Extensions) -> Span {
         server.address = url.host_str(),
         server.port = url.port_or_known_default().map(i64::from),
         url.full = full_url(url).as_ref(),
+        url.template = url.path(),
         error.type = Empty,
     );
     if let Some(ResendCount(count)) = extensions.get::<ResendCount>()

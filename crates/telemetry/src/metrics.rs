@@ -122,9 +122,10 @@ impl Gauge {
 
 /// The suite's own name for consumer lag: the messaging conventions define no
 /// such metric yet, so it does not take a `messaging.*` name.
-pub const CONSUMER_LAG: &str = "eshop_tracing.kafka.consumer.lag";
+pub const CONSUMER_LAG: &str = crate::semconv::eshop::metric::KAFKA_CONSUMER_LAG;
 
-/// A business counter of the service's own (e.g. `eshop.orders.placed`, unit `{order}`).
+/// A business counter of the service's own, named in [`crate::semconv::eshop::metric`]
+/// (e.g. `eshop.orders.placed`, unit `{order}`).
 ///
 /// Create it once, after [`crate::init`], and keep it.
 pub fn counter(name: &'static str, unit: &'static str, help: &'static str) -> Counter {

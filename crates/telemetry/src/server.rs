@@ -85,6 +85,7 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         span.set_attribute(REQUEST_ID_ATTRIBUTE, Value::Array(opentelemetry::Array::String(values)));
     }
     let method = semconv::method(request.method());
+    let protocol_version = semconv::protocol_version(request.version());
     let route = request.extensions().get::<MatchedPath>().cloned();
 
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -102,12 +103,15 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         response.headers_mut().insert(TRACERESPONSE_HEADER, value);
     }
     if let Some(instruments) = crate::metrics::instruments() {
-        let mut attributes = Vec::with_capacity(5);
+        let mut attributes = Vec::with_capacity(6);
         attributes.extend([
             KeyValue::new(attribute::HTTP_REQUEST_METHOD, method),
             KeyValue::new(attribute::URL_SCHEME, "http"),
             KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16())),
         ]);
+        if let Some(version) = protocol_version {
+            attributes.push(KeyValue::new(attribute::NETWORK_PROTOCOL_VERSION, version));
+        }
         if let Some(route) = route {
             attributes.push(KeyValue::new(attribute::HTTP_ROUTE, route.as_str().to_owned()));
         }

@@ -27,9 +27,44 @@ pub fn capped(value: &str, max: usize) -> &str {
     &value[..end]
 }
 
+/// The longest text a log record quotes from a request or an answer.
+pub const MAX_LOGGED_TEXT: usize = 512;
+
+/// `value` as one line of at most `max` bytes, for a log record: control
+/// characters (a `%0A` decoded into a problem's detail, say) are written as
+/// escapes, so that a caller cannot forge a log line of its own.
+pub fn one_line(value: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let value = capped(value, max);
+    if !value.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(
+        value
+            .chars()
+            .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+                if c.is_control() {
+                    Box::new(c.escape_default())
+                } else {
+                    Box::new(std::iter::once(c))
+                }
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logged_text_is_one_line_and_capped() {
+        assert_eq!(one_line("plain", 100), "plain");
+        assert_eq!(
+            one_line("bad input\nlevel=ERROR forged\r\u{1b}[31m", 100),
+            "bad input\\nlevel=ERROR forged\\r\\u{1b}[31m"
+        );
+        assert_eq!(one_line(&"x".repeat(1_000), 10).len(), 10);
+    }
 
     #[test]
     fn values_are_cut_at_a_character_boundary() {

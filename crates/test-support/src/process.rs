@@ -223,5 +223,7 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     if value.get("message")?.as_str()? != "listening" {
         return None;
     }
-    value.get("addr")?.as_str()?.parse().ok()
+    let ip: std::net::IpAddr = value.get("server.address")?.as_str()?.parse().ok()?;
+    let port = u16::try_from(value.get("server.port")?.as_u64()?).ok()?;
+    Some(SocketAddr::new(ip, port))
 }

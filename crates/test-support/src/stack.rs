@@ -113,9 +113,10 @@ impl Stack {
                     .as_ref()
                     .map_or_else(|| billing.url(""), |proxy| proxy.url("")),
             ),
-            // Statistics (consumer lag) every half second for the metrics test.
+            // Statistics (consumer lag) every half second for the metrics test;
+            // consumer properties for the consumer only, not its dead-letter producer.
             (
-                "KAFKA_CONFIG".to_owned(),
+                "KAFKA_CONSUMER_CONFIG".to_owned(),
                 format!("{TEST_CONSUMER_CONFIG},statistics.interval.ms=500"),
             ),
         ]);

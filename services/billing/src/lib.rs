@@ -23,6 +23,7 @@ use service_kit::{
     Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Orders costing more than this many cents are declined (402).
@@ -105,7 +106,11 @@ async fn payment(
 }
 
 /// The bank's side of the charge: declined over the credit limit.
-#[tracing::instrument(name = "BankTransaction.transfer", skip(credit_limit_cents))]
+#[tracing::instrument(
+    name = "BankTransaction.transfer",
+    skip_all,
+    fields({ eshop::attribute::PAYMENT_AMOUNT_CENTS } = amount_cents)
+)]
 async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(), Problem> {
     if amount_cents > credit_limit_cents {
         mark_span_error("payment declined");
@@ -121,10 +126,17 @@ async fn bank_transfer(amount_cents: u64, credit_limit_cents: u64) -> Result<(),
 
 /// Records the charge, unless the order was cancelled (or charged by a
 /// concurrent retry) while the bank was asked: checked again under the lock.
-#[tracing::instrument(name = "DBAccess.save2db", skip_all, fields(payment.id = %payment.payment_id))]
+#[tracing::instrument(name = "DBAccess.save2db", skip_all, fields({ eshop::attribute::PAYMENT_ID } = %payment.payment_id))]
 async fn save_to_db(state: &AppState, payment: Payment) -> Result<Stepped<Payment>, Problem> {
     state.payments.take(payment.order_id, |()| {
-        tracing::info!(amount_cents = payment.amount_cents, "payment charged");
+        tracing::info!(
+            name: eshop::event::PAYMENT_CHARGED,
+            {
+                { eshop::attribute::ORDER_ID } = %payment.order_id,
+                { eshop::attribute::PAYMENT_AMOUNT_CENTS } = payment.amount_cents,
+            },
+            "payment charged"
+        );
         Ok(payment)
     })
 }
@@ -136,12 +148,18 @@ fn mark_span_error(message: &str) {
 /// Refunds an order's charge and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was a charge to refund, even for an
 /// order never seen (its charge may still be on its way).
-#[tracing::instrument(name = "refund", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "refund", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn refund(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     state.payments.undo(request.order_id, |payment, ()| {
         if payment.status == PaymentStatus::Charged {
             payment.status = PaymentStatus::Refunded;
-            tracing::info!(amount_cents = payment.amount_cents, "payment refunded");
+            tracing::info!(
+                name: eshop::event::PAYMENT_REFUNDED,
+                {
+                    { eshop::attribute::PAYMENT_AMOUNT_CENTS } = payment.amount_cents,
+                },
+                "payment refunded"
+            );
         }
         AfterUndo::Keep
     });

@@ -18,6 +18,7 @@ use service_kit::{
     Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Days from order to estimated delivery.
@@ -79,7 +80,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Schedules one shipment per order: asking again returns the first one;
 /// asking after the order was cancelled is refused.
-#[tracing::instrument(name = "schedule delivery", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "schedule delivery", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn arrange_delivery(
     State(state): State<AppState>,
     Json(request): Json<unchecked::DeliveryRequest>,
@@ -93,19 +94,31 @@ async fn arrange_delivery(
             estimated_delivery: estimated.to_string(),
             status: DeliveryStatus::Scheduled,
         };
-        tracing::info!(tracking_id = %delivery.tracking_id, "delivery scheduled");
+        tracing::info!(
+            name: eshop::event::DELIVERY_SCHEDULED,
+            {
+                { eshop::attribute::DELIVERY_TRACKING_ID } = %delivery.tracking_id,
+            },
+            "delivery scheduled"
+        );
         Ok(delivery)
     })
 }
 
 /// Cancels an order's shipment and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was one, even for an order never seen.
-#[tracing::instrument(name = "cancel delivery", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "cancel delivery", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn cancel_delivery(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     state.deliveries.undo(request.order_id, |delivery, ()| {
         if delivery.status != DeliveryStatus::Cancelled {
             delivery.status = DeliveryStatus::Cancelled;
-            tracing::info!(tracking_id = %delivery.tracking_id, "delivery cancelled");
+            tracing::info!(
+                name: eshop::event::DELIVERY_CANCELLED,
+                {
+                    { eshop::attribute::DELIVERY_TRACKING_ID } = %delivery.tracking_id,
+                },
+                "delivery cancelled"
+            );
         }
         AfterUndo::Keep
     });

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use service_kit::{Json, Problem};
 use telemetry::metrics::{Counter, KeyValue};
+use telemetry::semconv::{attribute, eshop};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ use crate::{
 /// Checkouts that failed after a step may have happened, and were undone.
 static ORDERS_UNDONE: LazyLock<Counter> = LazyLock::new(|| {
     telemetry::metrics::counter(
-        "eshop.orders.undone",
+        eshop::metric::ORDERS_UNDONE,
         "{order}",
         "Checkouts undone after a step failed, by why (error.type) and where (eshop.failed_step).",
     )
@@ -109,7 +110,11 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
         return Err(CheckoutError::UndoBacklog);
     };
     let order_id = Uuid::new_v4();
-    telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.id", order_id.to_string());
+    telemetry::span::set_attribute(
+        &tracing::Span::current(),
+        eshop::attribute::ORDER_ID,
+        order_id.to_string(),
+    );
     let mut sent = Vec::with_capacity(3);
     let outcome = place_order(state, order_id, order, &mut sent).await;
     if let Err(err) = &outcome {
@@ -122,15 +127,15 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
             ORDERS_UNDONE.add(
                 1,
                 &[
-                    KeyValue::new("error.type", err.kind()),
-                    KeyValue::new("eshop.failed_step", err.failed_step()),
+                    KeyValue::new(attribute::ERROR_TYPE, err.kind()),
+                    KeyValue::new(eshop::attribute::FAILED_STEP, err.failed_step()),
                 ],
             );
             state
                 .0
                 .compensator
                 .undo(order_id, &sent, &mut undo_room)
-                .instrument(tracing::info_span!("undo checkout", order.id = %order_id))
+                .instrument(tracing::info_span!("undo checkout", { eshop::attribute::ORDER_ID } = %order_id))
                 .await;
         }
     }
@@ -167,7 +172,16 @@ async fn place_order(
     // A publish that fails may still land in Kafka later; the consumer asks
     // billing whether the order stands before emailing.
     let published = state.0.publisher.publish(&event).await?;
-    tracing::info!(order.id = %order_id, partition = published.partition, offset = published.offset, "order placed");
+    tracing::info!(
+        name: eshop::event::ORDER_PLACED,
+        {
+            { eshop::attribute::ORDER_ID } = %order_id,
+            { attribute::MESSAGING_DESTINATION_NAME } = %published.topic,
+            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = published.partition.to_string(),
+            { attribute::MESSAGING_KAFKA_OFFSET } = published.offset,
+        },
+        "order placed"
+    );
 
     Ok(CheckoutResponse {
         order_id,

@@ -23,6 +23,7 @@ use std::{
 };
 
 use service_kit::Backoff;
+use telemetry::semconv::{attribute, eshop};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -38,7 +39,7 @@ pub(crate) const STEPS: usize = 3;
 /// Undos given up because the service refused them for good.
 static UNDOS_ABANDONED: LazyLock<telemetry::metrics::Counter> = LazyLock::new(|| {
     telemetry::metrics::counter(
-        "eshop.undos.abandoned",
+        eshop::metric::UNDOS_ABANDONED,
         "{undo}",
         "Undos the service refused for good (a 4xx no retry can change), by service and status: reconcile these orders by hand.",
     )
@@ -110,10 +111,22 @@ impl Compensator {
 
     fn retry_in_background(&self, service: Service, order_id: Uuid, first_error: &CallError, slot: Slot) {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        let trace_id = telemetry::current_trace_id().unwrap_or_default();
-        tracing::warn!(%service, order.id = %order_id, trace_id, error = %first_error, "undo pending; retrying in the background");
+        // The records carry the trace's id (log lines print it): the order can be found from them.
+        tracing::warn!(
+            name: eshop::event::UNDO_PENDING,
+            {
+                { eshop::attribute::SERVICE } = service.name(),
+                { eshop::attribute::ORDER_ID } = %order_id,
+                { attribute::EXCEPTION_MESSAGE } = %first_error,
+            },
+            "undo pending; retrying in the background"
+        );
         // A child of the checkout's undo span: the retries are part of its trace.
-        let span = tracing::info_span!("retry undo", order.id = %order_id, eshop.service = service.name());
+        let span = tracing::info_span!(
+            "retry undo",
+            { eshop::attribute::ORDER_ID } = %order_id,
+            { eshop::attribute::SERVICE } = service.name()
+        );
         let downstream = self.downstream.clone();
         let pending = self.pending.clone();
         let give_up = self.give_up.clone();
@@ -124,21 +137,43 @@ impl Compensator {
                 loop {
                     tokio::select! {
                         () = give_up.cancelled() => {
-                            tracing::error!(%service, order.id = %order_id, trace_id, "undo abandoned at shutdown; reconcile this order by hand");
+                            tracing::error!(
+                                name: eshop::event::UNDO_ABANDONED,
+                                {
+                                    { eshop::attribute::SERVICE } = service.name(),
+                                    { eshop::attribute::ORDER_ID } = %order_id,
+                                },
+                                "undo abandoned at shutdown; reconcile this order by hand"
+                            );
                             break;
                         }
                         () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
                     match downstream.undo(service, order_id).await {
                         Ok(()) => {
-                            tracing::info!(%service, order.id = %order_id, trace_id, "pending undo done");
+                            tracing::info!(
+                                name: eshop::event::UNDO_DONE,
+                                {
+                                    { eshop::attribute::SERVICE } = service.name(),
+                                    { eshop::attribute::ORDER_ID } = %order_id,
+                                },
+                                "pending undo done"
+                            );
                             break;
                         }
                         Err(err) if is_permanent(&err) => {
                             abandon(service, order_id, &err);
                             break;
                         }
-                        Err(err) => tracing::warn!(%service, order.id = %order_id, trace_id, error = %err, "undo failed again; retrying"),
+                        Err(err) => tracing::warn!(
+                            name: eshop::event::UNDO_FAILED,
+                            {
+                                { eshop::attribute::SERVICE } = service.name(),
+                                { eshop::attribute::ORDER_ID } = %order_id,
+                                { attribute::EXCEPTION_MESSAGE } = %err,
+                            },
+                            "undo failed again; retrying"
+                        ),
                     }
                 }
                 pending.fetch_sub(1, Ordering::Relaxed);
@@ -199,17 +234,25 @@ fn is_permanent(err: &CallError) -> bool {
 }
 
 fn abandon(service: Service, order_id: Uuid, err: &CallError) {
-    let trace_id = telemetry::current_trace_id().unwrap_or_default();
     let status = match err {
         CallError::Refused { status, .. } => i64::from(status.as_u16()),
         _ => 0,
     };
-    tracing::error!(%service, order.id = %order_id, trace_id, error = %err, "undo refused for good; reconcile this order by hand");
+    // The record carries the trace's id: the order and its trace for reconciliation.
+    tracing::error!(
+        name: eshop::event::UNDO_REFUSED,
+        {
+            { eshop::attribute::SERVICE } = service.name(),
+            { eshop::attribute::ORDER_ID } = %order_id,
+            { attribute::EXCEPTION_MESSAGE } = %err,
+        },
+        "undo refused for good; reconcile this order by hand"
+    );
     UNDOS_ABANDONED.add(
         1,
         &[
-            telemetry::metrics::KeyValue::new("eshop.service", service.name()),
-            telemetry::metrics::KeyValue::new("http.response.status_code", status),
+            telemetry::metrics::KeyValue::new(eshop::attribute::SERVICE, service.name()),
+            telemetry::metrics::KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, status),
         ],
     );
 }
@@ -253,6 +296,8 @@ mod tests {
             dlq_topic: "t.dlq".into(),
             group_id: "g".into(),
             overrides: Vec::new(),
+            consumer_overrides: Vec::new(),
+            producer_overrides: Vec::new(),
         };
         let listen = Listen {
             host: Ipv4Addr::LOCALHOST.into(),

@@ -27,6 +27,7 @@ use axum::{
     response::{IntoResponse as _, Response},
 };
 use service_kit::{BoundedTable, Problem};
+use telemetry::semconv::{attribute, eshop};
 
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on a response that repeats a stored outcome (the name Stripe uses; the draft names none).
@@ -254,7 +255,13 @@ impl Claimed {
             Ok(body) => body,
             Err(err) => {
                 self.keys.release(&key, self.claim);
-                tracing::warn!(%err, "checkout answer too large to keep for its Idempotency-Key");
+                tracing::warn!(
+                    name: eshop::event::IDEMPOTENCY_ANSWER_TOO_LARGE,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "checkout answer too large to keep for its Idempotency-Key"
+                );
                 return Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

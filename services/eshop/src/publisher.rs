@@ -5,6 +5,7 @@ use std::{sync::LazyLock, time::Duration};
 use api::{OrderPlaced, PublishedEvent};
 use messaging::{KafkaSettings, TracedProducer};
 use rdkafka::error::KafkaError;
+use telemetry::semconv::{attribute, eshop};
 
 /// How long shutdown waits for records still queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -13,7 +14,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// checkout, so this counts checkouts that went through.
 static ORDERS_PLACED: LazyLock<telemetry::metrics::Counter> = LazyLock::new(|| {
     telemetry::metrics::counter(
-        "eshop.orders.placed",
+        eshop::metric::ORDERS_PLACED,
         "{order}",
         "Orders placed (event acknowledged by Kafka).",
     )
@@ -60,7 +61,13 @@ impl Publisher {
 
     pub(crate) fn flush(&self) {
         if let Err(err) = self.producer.flush(FLUSH_TIMEOUT) {
-            tracing::error!(%err, "records left unsent at shutdown");
+            tracing::error!(
+                name: eshop::event::PUBLISH_UNSENT_AT_SHUTDOWN,
+                {
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "records left unsent at shutdown"
+            );
         }
     }
 }

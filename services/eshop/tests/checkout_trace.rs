@@ -3,6 +3,7 @@
 
 use api::CheckoutResponse;
 use otlp_sink::{MetricKind, MetricPoint};
+use telemetry::semconv::eshop;
 use test_support::{SpanKind, SpanRecord, Stack, Trace, WAIT};
 use trace_model::{AttributeValue, LogRecord};
 
@@ -394,7 +395,7 @@ async fn assert_metrics(stack: &Stack) {
         },
         Expected {
             service: "kafka-consumer",
-            name: "eshop_tracing.kafka.consumer.lag",
+            name: eshop::metric::KAFKA_CONSUMER_LAG,
             kind: MetricKind::Gauge,
             unit: "{message}",
             attributes: vec![
@@ -404,14 +405,14 @@ async fn assert_metrics(stack: &Stack) {
         },
         Expected {
             service: "eshop",
-            name: "eshop.orders.placed",
+            name: eshop::metric::ORDERS_PLACED,
             kind: MetricKind::Counter,
             unit: "{order}",
             attributes: Vec::new(),
         },
         Expected {
             service: "notification",
-            name: "notification.emails.sent",
+            name: eshop::metric::EMAILS_SENT,
             kind: MetricKind::Counter,
             unit: "{email}",
             attributes: Vec::new(),
@@ -491,11 +492,11 @@ async fn assert_metrics(stack: &Stack) {
 /// trace id and the id of a span of that service in this trace.
 async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
     let expected = [
-        ("eshop", "order placed"),
-        ("inventory", "stock reserved"),
-        ("billing", "payment charged"),
-        ("delivery", "delivery scheduled"),
-        ("notification", "email sent"),
+        ("eshop", eshop::event::ORDER_PLACED),
+        ("inventory", eshop::event::STOCK_RESERVED),
+        ("billing", eshop::event::PAYMENT_CHARGED),
+        ("delivery", eshop::event::DELIVERY_SCHEDULED),
+        ("notification", eshop::event::EMAIL_SENT),
     ];
     let in_trace = |log: &LogRecord| log.trace_id.as_deref() == Some(CALLER_TRACE_ID);
     let logs = stack
@@ -504,18 +505,18 @@ async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
         .wait_for(WAIT, |logs| {
             expected
                 .iter()
-                .all(|(service, body)| {
+                .all(|(service, event)| {
                     logs.iter()
-                        .any(|log| in_trace(log) && log.service == *service && log.body == *body)
+                        .any(|log| in_trace(log) && log.service == *service && log.event_name == *event)
                 })
                 .then(|| logs.to_vec())
         })
         .await
         .unwrap_or_else(|logs| panic!("log records missing; received: {logs:#?}"));
-    for (service, body) in expected {
+    for (service, event) in expected {
         let log = logs
             .iter()
-            .find(|log| in_trace(log) && log.service == service && log.body == body)
+            .find(|log| in_trace(log) && log.service == service && log.event_name == event)
             .expect("found above");
         let span = trace
             .spans
@@ -524,7 +525,7 @@ async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
         assert_eq!(
             span.map(|span| span.service.as_str()),
             Some(service),
-            "{service} {body:?} carries span id {:?}:\n{}",
+            "{service} {event:?} carries span id {:?}:\n{}",
             log.span_id,
             trace.render()
         );
@@ -532,10 +533,20 @@ async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
     }
     let billing = logs
         .iter()
-        .find(|log| log.body == "payment charged")
+        .find(|log| in_trace(log) && log.event_name == eshop::event::PAYMENT_CHARGED)
         .expect("found above");
     assert!(
-        matches!(billing.attributes.get("amount_cents"), Some(AttributeValue::Int(_))),
+        matches!(
+            billing.attributes.get(eshop::attribute::PAYMENT_AMOUNT_CENTS),
+            Some(AttributeValue::Int(_))
+        ),
         "{billing:?}"
+    );
+    assert_eq!(
+        billing.attributes.get(eshop::attribute::ORDER_ID),
+        logs.iter()
+            .find(|log| in_trace(log) && log.event_name == eshop::event::ORDER_PLACED)
+            .and_then(|placed| placed.attributes.get(eshop::attribute::ORDER_ID)),
+        "one key for the order id: {billing:?}"
     );
 }

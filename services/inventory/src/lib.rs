@@ -22,6 +22,7 @@ use service_kit::{
     Json, Problem, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count, env_or},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Units of each catalogue SKU in stock at start.
@@ -104,7 +105,7 @@ pub fn app(state: AppState) -> Router {
 /// Reserves all lines or none. Asking again for the same order returns the
 /// reservation already made, so a retried call cannot reserve twice; asking
 /// after the order was cancelled is refused.
-#[tracing::instrument(name = "reserve stock", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "reserve stock", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn create_order(
     State(state): State<AppState>,
     Json(request): Json<unchecked::ReserveRequest>,
@@ -138,7 +139,13 @@ async fn create_order(
             order_id: request.order_id,
             items: request.items,
         };
-        tracing::info!(reservation.id = %reservation.reservation_id, "stock reserved");
+        tracing::info!(
+            name: eshop::event::STOCK_RESERVED,
+            {
+                { eshop::attribute::RESERVATION_ID } = %reservation.reservation_id,
+            },
+            "stock reserved"
+        );
         Ok(reservation)
     })
 }
@@ -146,7 +153,7 @@ async fn create_order(
 /// Puts an order's reserved units back and remembers the order as cancelled.
 /// Idempotent: 204 whether or not there was anything to release, even for an
 /// order never seen (its reservation may still be on its way).
-#[tracing::instrument(name = "release stock", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "release stock", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRef>) -> StatusCode {
     state.stock.undo(request.order_id, |reservation, levels| {
         for OrderLine { sku, quantity } in &reservation.items {
@@ -154,7 +161,7 @@ async fn cancel_order(State(state): State<AppState>, Json(request): Json<OrderRe
             level.reserved -= quantity.get();
             level.available += quantity.get();
         }
-        tracing::info!("reservation released");
+        tracing::info!(name: eshop::event::STOCK_RELEASED, "reservation released");
         AfterUndo::Forget
     });
     StatusCode::NO_CONTENT

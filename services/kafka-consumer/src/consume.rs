@@ -9,6 +9,7 @@ use rdkafka::{
     message::OwnedMessage,
 };
 use service_kit::{Backoff, Readiness};
+use telemetry::semconv::{attribute, eshop};
 use tokio::{sync::mpsc::error::SendTimeoutError, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +72,14 @@ impl Worker {
     /// `max.poll.interval.ms`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         self.consumer.subscribe(&[&self.topic])?;
-        tracing::info!(topic = %self.topic, group = %self.group_id, "consuming");
+        tracing::info!(
+            name: eshop::event::CONSUMER_STARTED,
+            {
+                { attribute::MESSAGING_DESTINATION_NAME } = %self.topic,
+                { attribute::MESSAGING_CONSUMER_GROUP_NAME } = %self.group_id,
+            },
+            "consuming"
+        );
         let mut lane_tasks = JoinSet::new();
         let mut resume_check = tokio::time::interval(RESUME_CHECK);
         let failure = loop {
@@ -93,7 +101,13 @@ impl Worker {
                     // librdkafka reconnects by itself; a broker that went away is
                     // waited out here, and consumption resumes from the committed offset.
                     Err(err) => {
-                        tracing::warn!(%err, "Kafka receive failed; waiting for the broker");
+                        tracing::warn!(
+                            name: eshop::event::CONSUMER_RECEIVE_FAILED,
+                            {
+                                { attribute::EXCEPTION_MESSAGE } = %err,
+                            },
+                            "Kafka receive failed; waiting for the broker"
+                        );
                         tokio::select! {
                             () = shutdown.cancelled() => break None,
                             () = tokio::time::sleep(Backoff::FIRST) => {}
@@ -103,14 +117,26 @@ impl Worker {
             }
         };
         if let Some(failure) = failure {
-            tracing::error!(error = %failure, "the consumer failed; exiting so that it is restarted");
+            tracing::error!(
+                name: eshop::event::CONSUMER_FAILED,
+                {
+                    { attribute::EXCEPTION_MESSAGE } = %failure,
+                },
+                "the consumer failed; exiting so that it is restarted"
+            );
             return Err(failure);
         }
         // Each lane finishes its in-flight record (interrupting retries) and stores its offset.
         self.lanes.lock().clear();
         while let Some(ended) = lane_tasks.join_next().await {
             if let Err(err) = ended {
-                tracing::error!(%err, "a lane failed while stopping");
+                tracing::error!(
+                    name: eshop::event::CONSUMER_LANE_FAILED,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "a lane failed while stopping"
+                );
             }
         }
         self.close().await;
@@ -162,7 +188,14 @@ impl Worker {
             Err(SendTimeoutError::Timeout(message)) => match self.consumer.pause(&self.partition_list(partition)) {
                 Ok(()) => {
                     lane.waiting = Some(message);
-                    tracing::info!(partition, offset, "lane full; partition paused");
+                    tracing::info!(
+                        name: eshop::event::PARTITION_PAUSED,
+                        {
+                            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = partition.to_string(),
+                            { attribute::MESSAGING_KAFKA_OFFSET } = offset,
+                        },
+                        "lane full; partition paused"
+                    );
                 }
                 // Neither kept nor skipped can be made safe from here: the
                 // consumer exits, and its successor reads from the last commit.
@@ -187,7 +220,14 @@ impl Worker {
             // Resumed first: should that fail, the record stays waiting and
             // the partition paused until the next check.
             if let Err(err) = self.consumer.resume(&self.partition_list(partition)) {
-                tracing::warn!(partition, %err, "cannot resume the partition yet");
+                tracing::warn!(
+                    name: eshop::event::PARTITION_RESUME_FAILED,
+                    {
+                        { attribute::MESSAGING_DESTINATION_PARTITION_ID } = partition.to_string(),
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "cannot resume the partition yet"
+                );
                 continue;
             }
             let Some(message) = lane.waiting.take() else { continue };
@@ -198,7 +238,14 @@ impl Worker {
             match lane.records.try_send(message) {
                 Ok(()) => {
                     lane.next_offset = offset + 1;
-                    tracing::info!(partition, offset, "partition resumed");
+                    tracing::info!(
+                        name: eshop::event::PARTITION_RESUMED,
+                        {
+                            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = partition.to_string(),
+                            { attribute::MESSAGING_KAFKA_OFFSET } = offset,
+                        },
+                        "partition resumed"
+                    );
                 }
                 Err(_) => stopped.push(partition),
             }
@@ -230,7 +277,13 @@ impl Worker {
                     KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
                 )
             {
-                tracing::warn!(%err, "final offset commit failed; the last records will be delivered again");
+                tracing::warn!(
+                    name: eshop::event::CONSUMER_FINAL_COMMIT_FAILED,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "final offset commit failed; the last records will be delivered again"
+                );
             }
             // Dropping the consumer leaves the group; the handler's producer, its queue.
             drop(consumer);
@@ -238,9 +291,12 @@ impl Worker {
             let _ = closed.send(());
         });
         match tokio::time::timeout(CLOSE_TIMEOUT, closing).await {
-            Ok(_) => tracing::info!("consumer stopped"),
+            Ok(_) => tracing::info!(name: eshop::event::CONSUMER_STOPPED, "consumer stopped"),
             Err(_) => tracing::warn!(
-                timeout = ?CLOSE_TIMEOUT,
+                name: eshop::event::CONSUMER_STOPPED,
+                {
+                    { eshop::attribute::SHUTDOWN_TIMEOUT_MS } = i64::try_from(CLOSE_TIMEOUT.as_millis()).unwrap_or(i64::MAX),
+                },
                 "broker unreachable at shutdown; stopping without the final commit"
             ),
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use messaging::{KafkaSettings, TracedProducer};
 use rdkafka::{Message as _, error::KafkaError, message::OwnedMessage};
 use service_kit::Backoff;
+use telemetry::semconv::{attribute, eshop};
 use tokio_util::sync::CancellationToken;
 
 use crate::retry::capped;
@@ -41,7 +42,13 @@ impl DeadLetters {
         loop {
             match self.producer.send(&self.topic, key, payload, &headers).await {
                 Ok(_) => return true,
-                Err(err) => tracing::warn!(%err, "dead-letter send failed; retrying"),
+                Err(err) => tracing::warn!(
+                    name: eshop::event::DEAD_LETTER_SEND_FAILED,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "dead-letter send failed; retrying"
+                ),
             }
             tokio::select! {
                 () = stop.cancelled() => return false,

@@ -7,6 +7,7 @@ use rdkafka::message::{Message as _, OwnedMessage};
 use reqwest_middleware::ClientWithMiddleware;
 use service_kit::Backoff;
 use telemetry::client::ResendCount;
+use telemetry::semconv::{attribute, eshop};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
 /// Records copied to the dead-letter topic, by why (`error.type`).
 static DEAD_LETTERED: std::sync::LazyLock<telemetry::metrics::Counter> = std::sync::LazyLock::new(|| {
     telemetry::metrics::counter(
-        "kafka_consumer.records.dead_lettered",
+        eshop::metric::RECORDS_DEAD_LETTERED,
         "{record}",
         "Records copied to the dead-letter topic because they can never be handled.",
     )
@@ -48,6 +49,8 @@ pub(crate) struct Handler {
     notification_url: String,
     billing_url: String,
     group_id: String,
+    /// The bootstrap broker, named on the CONSUMER spans and metrics.
+    broker: messaging::Broker,
     max_backoff: Duration,
 }
 
@@ -59,13 +62,14 @@ impl Handler {
             notification_url: config.notification_url.clone(),
             billing_url: config.billing_url.clone(),
             group_id: config.kafka.group_id.clone(),
+            broker: config.kafka.broker(),
             max_backoff: config.max_backoff,
         })
     }
 
     /// Handles `message` until it is done or `stop` is cancelled while waiting to retry.
     pub(crate) async fn handle(&self, message: &OwnedMessage, stop: &CancellationToken) -> Handled {
-        messaging::consumer::process(message, &self.group_id, async {
+        messaging::consumer::process(message, &self.group_id, &self.broker, async {
             let order = match parse(message) {
                 Ok(order) => order,
                 Err(reason) => return self.dead_letter(message, "invalid_message", &reason, stop).await,
@@ -79,8 +83,14 @@ impl Handler {
             };
             if !stands {
                 // eshop answered 502 and undid the order, but Kafka had kept the record.
-                telemetry::span::set_attribute(&tracing::Span::current(), "eshop.order.undone", true);
-                tracing::warn!(order.id = %order.order_id, "the order was undone; no email");
+                telemetry::span::set_attribute(&tracing::Span::current(), eshop::attribute::ORDER_UNDONE, true);
+                tracing::warn!(
+                    name: eshop::event::EMAIL_SKIPPED,
+                    {
+                        { eshop::attribute::ORDER_ID } = %order.order_id,
+                    },
+                    "the order was undone; no email"
+                );
                 return Handled::Done;
             }
             match self.notify(&order, stop).await {
@@ -103,11 +113,21 @@ impl Handler {
         stop: &CancellationToken,
     ) -> Handled {
         messaging::record_error(&tracing::Span::current(), error_type, &reason);
-        tracing::error!(reason, "this record can never be handled; dead-lettering it");
+        tracing::error!(
+            name: eshop::event::RECORD_DEAD_LETTERED,
+            {
+                { attribute::ERROR_TYPE } = error_type,
+                { eshop::attribute::DEAD_LETTER_REASON } = reason,
+            },
+            "this record can never be handled; dead-lettering it"
+        );
         if self.dead_letters.send(message, reason, stop).await {
             DEAD_LETTERED.add(
                 1,
-                &[telemetry::metrics::KeyValue::new("error.type", error_type.to_owned())],
+                &[telemetry::metrics::KeyValue::new(
+                    attribute::ERROR_TYPE,
+                    error_type.to_owned(),
+                )],
             );
             Handled::Done
         } else {
@@ -195,9 +215,13 @@ impl Handler {
                             Ok(value) => return Answer::Final(value),
                             Err(err) => {
                                 tracing::warn!(
-                                    service,
-                                    error = retry::capped(&err),
-                                    attempt,
+                                    name: eshop::event::CALL_RETRIED,
+                                    {
+                                        { eshop::attribute::SERVICE } = service,
+                                        { eshop::attribute::RETRY_ATTEMPT } = attempt,
+                                        { eshop::attribute::RETRY_WAIT_MS } = millis(pause),
+                                        { attribute::EXCEPTION_MESSAGE } = retry::capped(&err),
+                                    },
                                     "unreadable answer; retrying"
                                 );
                                 pause
@@ -209,13 +233,31 @@ impl Handler {
                         }
                         Verdict::Retry => {
                             let wait = retry::retry_after(response.headers()).unwrap_or(pause);
-                            tracing::warn!(service, %status, attempt, ?wait, "call failed; retrying");
+                            tracing::warn!(
+                                name: eshop::event::CALL_RETRIED,
+                                {
+                                    { eshop::attribute::SERVICE } = service,
+                                    { eshop::attribute::RETRY_ATTEMPT } = attempt,
+                                    { eshop::attribute::RETRY_WAIT_MS } = millis(wait),
+                                    { attribute::HTTP_RESPONSE_STATUS_CODE } = i64::from(status.as_u16()),
+                                },
+                                "call failed; retrying"
+                            );
                             wait
                         }
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(service, %err, attempt, "service unreachable; retrying");
+                    tracing::warn!(
+                        name: eshop::event::CALL_RETRIED,
+                        {
+                            { eshop::attribute::SERVICE } = service,
+                            { eshop::attribute::RETRY_ATTEMPT } = attempt,
+                            { eshop::attribute::RETRY_WAIT_MS } = millis(pause),
+                            { attribute::EXCEPTION_MESSAGE } = %err,
+                        },
+                        "service unreachable; retrying"
+                    );
                     pause
                 }
             };
@@ -231,4 +273,9 @@ impl Handler {
 fn parse(message: &OwnedMessage) -> Result<OrderPlaced, String> {
     let payload = message.payload().ok_or("the record has no payload")?;
     serde_json::from_slice(payload).map_err(|err| format!("not an OrderPlaced event: {err}"))
+}
+
+/// A wait as whole milliseconds, the unit of `eshop.retry.wait_ms`.
+fn millis(wait: Duration) -> i64 {
+    i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
 }

@@ -19,6 +19,7 @@ use rdkafka::{
     message::OwnedMessage,
 };
 use service_kit::Readiness;
+use telemetry::semconv::{attribute, eshop};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -139,14 +140,25 @@ async fn run(
                 let owned = owned.lock().unwrap_or_else(PoisonError::into_inner);
                 if !*owned {
                     tracing::warn!(
-                        partition = message.partition(),
-                        offset = message.offset(),
+                        name: eshop::event::OFFSET_NOT_STORED,
+                        {
+                            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = message.partition().to_string(),
+                            { attribute::MESSAGING_KAFKA_OFFSET } = message.offset(),
+                        },
                         "partition no longer ours; offset not stored"
                     );
                     return LaneEnd::Stopped;
                 }
                 if let Err(err) = consumer.store_offset(message.topic(), message.partition(), message.offset()) {
-                    tracing::warn!(%err, "cannot store the offset; the record may be delivered again");
+                    tracing::warn!(
+                        name: eshop::event::OFFSET_NOT_STORED,
+                        {
+                            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = message.partition().to_string(),
+                            { attribute::MESSAGING_KAFKA_OFFSET } = message.offset(),
+                            { attribute::EXCEPTION_MESSAGE } = %err,
+                        },
+                        "cannot store the offset; the record may be delivered again"
+                    );
                 }
             }
             Handled::Interrupted => return LaneEnd::Stopped,
@@ -164,9 +176,17 @@ pub(crate) struct Assignment {
 }
 
 impl ClientContext for Assignment {
-    // Consumer lag per partition, from librdkafka's statistics.
+    // Consumer lag per partition, from librdkafka's statistics (never logged).
     fn stats(&self, statistics: rdkafka::Statistics) {
         messaging::lag::record_consumer_lag(&statistics);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        messaging::client_log::log(level, facility, message);
+    }
+
+    fn error(&self, err: rdkafka::error::KafkaError, reason: &str) {
+        messaging::client_log::error(&err, reason);
     }
 }
 
@@ -191,8 +211,11 @@ impl ConsumerContext for Assignment {
                 .collect()
         };
         tracing::info!(
-            partitions = partitions.count(),
-            lanes = revoked.len(),
+            name: eshop::event::PARTITIONS_REVOKED,
+            {
+                { eshop::attribute::CONSUMER_PARTITIONS } = partitions.count(),
+                { eshop::attribute::CONSUMER_LANES } = revoked.len(),
+            },
             "partitions revoked"
         );
         self.readiness.set(false);
@@ -206,15 +229,27 @@ impl ConsumerContext for Assignment {
                 drop(lane.records);
                 if lane.finished.recv_timeout(REVOKE_WAIT).is_err() {
                     tracing::warn!(
-                        partition,
+                        name: eshop::event::REVOKE_LANE_BUSY,
+                        {
+                            { attribute::MESSAGING_DESTINATION_PARTITION_ID } = partition.to_string(),
+                        },
                         "lane still busy after {REVOKE_WAIT:?}; its record will be delivered again"
                     );
                 }
                 *lane.owned.lock().unwrap_or_else(PoisonError::into_inner) = false;
             }
             match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => tracing::info!("offsets of the revoked partitions committed"),
-                Err(err) => tracing::info!(%err, "nothing committed at revoke"),
+                Ok(()) => tracing::info!(
+                    name: eshop::event::REVOKE_COMMITTED,
+                    "offsets of the revoked partitions committed"
+                ),
+                Err(err) => tracing::info!(
+                    name: eshop::event::REVOKE_COMMITTED,
+                    {
+                        { attribute::EXCEPTION_MESSAGE } = %err,
+                    },
+                    "nothing committed at revoke"
+                ),
             }
         });
     }
@@ -222,7 +257,13 @@ impl ConsumerContext for Assignment {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                tracing::info!(
+                    name: eshop::event::PARTITIONS_ASSIGNED,
+                    {
+                        { eshop::attribute::CONSUMER_PARTITIONS } = partitions.count(),
+                    },
+                    "partitions assigned"
+                );
                 // A partition paused because its lane was full stays paused
                 // through unassign and assign (librdkafka keeps the
                 // application's pause flag), but its lane, and the record it
@@ -230,12 +271,24 @@ impl ConsumerContext for Assignment {
                 // resume it. A newly assigned partition has no lane, so it
                 // starts unpaused.
                 if let Err(err) = consumer.resume(partitions) {
-                    tracing::warn!(%err, "cannot resume the assigned partitions");
+                    tracing::warn!(
+                        name: eshop::event::PARTITION_RESUME_FAILED,
+                        {
+                            { attribute::EXCEPTION_MESSAGE } = %err,
+                        },
+                        "cannot resume the assigned partitions"
+                    );
                 }
                 self.readiness.set(partitions.count() > 0);
             }
             Rebalance::Revoke(_) => {}
-            Rebalance::Error(err) => tracing::warn!(%err, "rebalance failed"),
+            Rebalance::Error(err) => tracing::warn!(
+                name: eshop::event::REBALANCE_FAILED,
+                {
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "rebalance failed"
+            ),
         }
     }
 }

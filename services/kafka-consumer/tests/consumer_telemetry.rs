@@ -118,7 +118,10 @@ async fn a_dead_lettered_record_keeps_its_log_its_request_id_and_its_baggage() {
         .wait_for(WAIT, |points| {
             points
                 .iter()
-                .find(|point| point.service == "kafka-consumer" && point.name == "kafka_consumer.records.dead_lettered")
+                .find(|point| {
+                    point.service == "kafka-consumer"
+                        && point.name == telemetry::semconv::eshop::metric::RECORDS_DEAD_LETTERED
+                })
                 .cloned()
         })
         .await

@@ -18,11 +18,12 @@ use service_kit::{
     BoundedTable, Json, Page, Problem, Query, Readiness, ServerLimits,
     config::{ConfigError, Listen, env_count},
 };
+use telemetry::semconv::eshop;
 use uuid::Uuid;
 
 /// Emails sent, not counting requests repeated for an order already emailed.
 static EMAILS_SENT: LazyLock<telemetry::metrics::Counter> =
-    LazyLock::new(|| telemetry::metrics::counter("notification.emails.sent", "{email}", "Emails sent."));
+    LazyLock::new(|| telemetry::metrics::counter(eshop::metric::EMAILS_SENT, "{email}", "Emails sent."));
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -79,7 +80,7 @@ pub fn app(state: AppState) -> Router {
     service_kit::service_router(api, Readiness::ready(), limits, problems::TYPE_PREFIX)
 }
 
-#[tracing::instrument(name = "send email", skip_all, fields(order.id = %request.order_id))]
+#[tracing::instrument(name = "send email", skip_all, fields({ eshop::attribute::ORDER_ID } = %request.order_id))]
 async fn send_email(
     State(state): State<AppState>,
     Json(request): Json<unchecked::EmailRequest>,
@@ -89,7 +90,10 @@ async fn send_email(
     if let Some(earlier) = sent.get_mut(&request.order_id) {
         earlier.requests += 1;
         tracing::info!(
-            requests = earlier.requests,
+            name: eshop::event::EMAIL_ALREADY_SENT,
+            {
+                { eshop::attribute::EMAIL_REQUESTS } = earlier.requests,
+            },
             "email already sent for this order; not sending again"
         );
         return Ok(Json(EmailReceipt {
@@ -97,7 +101,13 @@ async fn send_email(
             status: EmailStatus::AlreadySent,
         }));
     }
-    tracing::info!(to = %request.to.masked(), "email sent");
+    tracing::info!(
+        name: eshop::event::EMAIL_SENT,
+        {
+            { eshop::attribute::EMAIL_RECIPIENT } = %request.to.masked(),
+        },
+        "email sent"
+    );
     EMAILS_SENT.add(1, &[]);
     sent.insert(
         request.order_id,

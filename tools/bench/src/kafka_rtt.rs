@@ -22,13 +22,16 @@ const ACK_TIMEOUT_MS: u64 = 5_000;
 const FIRST_RECORD_WAIT: Duration = Duration::from_secs(60);
 const RECORD_WAIT: Duration = Duration::from_secs(10);
 
-fn settings(overrides: &str) -> KafkaSettings {
+fn settings(consumer_overrides: &str) -> KafkaSettings {
     KafkaSettings {
         bootstrap_servers: String::new(),
         topic: TOPIC.to_owned(),
         dlq_topic: format!("{TOPIC}.dlq"),
         group_id: "bench-round-trip".to_owned(),
-        overrides: messaging::parse_overrides(overrides).expect("the settings are property=value pairs"),
+        overrides: Vec::new(),
+        consumer_overrides: messaging::parse_overrides(consumer_overrides)
+            .expect("the settings are property=value pairs"),
+        producer_overrides: Vec::new(),
     }
 }
 

@@ -16,8 +16,6 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuild
 /// Lines queued for the writer thread before new ones are dropped: at a few
 /// hundred bytes a line, a few MiB at most.
 pub(crate) const BUFFERED_LINES: usize = 8_192;
-/// The metric that counts the dropped lines.
-const DROPPED_METRIC: &str = "eshop.logs.dropped";
 
 /// The writer thread: flushed when dropped (at exit), with what it dropped said on stderr.
 #[derive(Debug)]
@@ -43,7 +41,7 @@ impl LogWriterGuard {
         let dropped = self.dropped.clone();
         self._counted = Some(
             opentelemetry::global::meter(crate::metrics::SCOPE)
-                .u64_observable_counter(DROPPED_METRIC)
+                .u64_observable_counter(crate::semconv::eshop::metric::LOGS_DROPPED)
                 .with_unit("{line}")
                 .with_description("Log lines dropped because stdout did not keep up.")
                 .with_callback(move |observer| {

@@ -579,16 +579,13 @@ mod tests {
     #[test]
     fn gauges_keep_the_last_value() {
         let exposition = Exposition::default();
-        let gauge = exposition.gauge("eshop_tracing.kafka.consumer.lag", "{message}", "Records behind.");
+        let gauge = exposition.gauge("eshop.kafka.consumer.lag", "{message}", "Records behind.");
         gauge.set(5, &[KeyValue::new("messaging.destination.partition.id", "0")]);
         gauge.set(0, &[KeyValue::new("messaging.destination.partition.id", "0")]);
         let text = exposition.render();
+        assert!(text.contains("# TYPE eshop_kafka_consumer_lag gauge\n"), "{text}");
         assert!(
-            text.contains("# TYPE eshop_tracing_kafka_consumer_lag gauge\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("eshop_tracing_kafka_consumer_lag{messaging_destination_partition_id=\"0\"} 0\n"),
+            text.contains("eshop_kafka_consumer_lag{messaging_destination_partition_id=\"0\"} 0\n"),
             "{text}"
         );
     }

@@ -109,6 +109,8 @@ pub(crate) fn eshop_config(inventory: &str, billing: &str, delivery: &str) -> es
         dlq_topic: "eshop-topic.dlq".into(),
         group_id: "eshop-demo-app".into(),
         overrides: Vec::new(),
+        consumer_overrides: Vec::new(),
+        producer_overrides: Vec::new(),
     };
     let listen = Listen {
         host: [127, 0, 0, 1].into(),
