@@ -178,19 +178,37 @@ pub fn parse_overrides(spec: &str) -> Result<Vec<(String, String)>, SettingsErro
 }
 
 /// [`parse_overrides`] for the variable `name`, which an error names.
+///
+/// An error never repeats a value: the settings hold `sasl.password` and the
+/// like, and the error ends up in the logs. It names the keys, with every
+/// value masked, and the position of the entry that is wrong.
 fn parse_overrides_of(name: &'static str, spec: &str) -> Result<Vec<(String, String)>, SettingsError> {
     spec.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.split_once('=') {
+        .enumerate()
+        .map(|(index, pair)| match pair.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
             _ => Err(SettingsError {
                 name,
-                value: spec.to_owned(),
-                reason: format!("{pair:?} is not property=value"),
+                value: masked(spec),
+                reason: format!("entry {} is not property=value", index + 1),
             }),
         })
         .collect()
+}
+
+/// `key=***,...`: the keys of a settings list, its values hidden.
+fn masked(spec: &str) -> String {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{}=***", key.trim()),
+            None => "***".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -198,6 +216,18 @@ mod tests {
     use rdkafka::{consumer::BaseConsumer, producer::BaseProducer};
 
     use super::*;
+
+    #[test]
+    fn a_malformed_setting_is_reported_without_any_value() {
+        let err = parse_overrides("security.protocol=sasl_ssl,sasl.password=s3cret,oops-s3cret")
+            .expect_err("the third entry has no value");
+        let shown = err.to_string();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("sasl.password=***") && shown.contains("entry 3"),
+            "{shown}"
+        );
+    }
 
     fn settings(kafka_config: &str) -> KafkaSettings {
         KafkaSettings {
