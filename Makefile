@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run smoke test lint fmt broker kafka prometheus clean check-manifests images print-image-prefix docker-build up down \
+.PHONY: help build run smoke test lint fmt broker kafka prometheus clean check-manifests check-docs images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace install-jaeger install-otelcol observability-tools check-observability bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
@@ -57,8 +57,11 @@ observability-tools: install-jaeger install-otelcol
 check-observability: observability-tools ## Load the Compose and Kubernetes Collector and Jaeger configs into the real programs (validate)
 	@scripts/check-observability.sh
 
-test: kafka prometheus observability-tools build check-manifests check-observability smoke ## Unit, fault and end-to-end tests on Apache Kafka, Jaeger, the Collector and Prometheus; smoke; manifest checks
+test: kafka prometheus observability-tools build check-manifests check-observability check-docs smoke ## Unit, fault and end-to-end tests on Apache Kafka, Jaeger, the Collector and Prometheus; smoke; manifest checks
 	$(CARGO) test --workspace --locked
+
+check-docs: ## Every relative link in README.md and docs/ resolves (file and heading)
+	@python3 scripts/check-doc-links.py
 
 check-manifests: ## Validate k8s/ and docker/ offline: kustomize, istioctl analyze, schemas and cross-references
 	@scripts/check-manifests.sh --self-test
