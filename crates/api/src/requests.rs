@@ -9,15 +9,8 @@ impl TryFrom<unchecked::CheckoutRequest> for CheckoutRequest {
     type Error = Violations;
 
     fn try_from(body: unchecked::CheckoutRequest) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        let email = violations.collect("email", Email::try_from(body.email));
-        let items = violations.collect("items", OrderLines::try_from(body.items));
-        violations.or_ok(|| {
-            Some(Self {
-                email: email?,
-                items: items?,
-            })
-        })
+        let (email, items) = customer_and_lines(body.email, body.items)?;
+        Ok(Self { email, items })
     }
 }
 
@@ -40,15 +33,11 @@ impl TryFrom<unchecked::PaymentRequest> for PaymentRequest {
     type Error = Violations;
 
     fn try_from(body: unchecked::PaymentRequest) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        let email = violations.collect("email", Email::try_from(body.email));
-        let items = violations.collect("items", OrderLines::try_from(body.items));
-        violations.or_ok(|| {
-            Some(Self {
-                order_id: body.order_id,
-                email: email?,
-                items: items?,
-            })
+        let (email, items) = customer_and_lines(body.email, body.items)?;
+        Ok(Self {
+            order_id: body.order_id,
+            email,
+            items,
         })
     }
 }
@@ -57,17 +46,22 @@ impl TryFrom<unchecked::DeliveryRequest> for DeliveryRequest {
     type Error = Violations;
 
     fn try_from(body: unchecked::DeliveryRequest) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        let email = violations.collect("email", Email::try_from(body.email));
-        let items = violations.collect("items", OrderLines::try_from(body.items));
-        violations.or_ok(|| {
-            Some(Self {
-                order_id: body.order_id,
-                email: email?,
-                items: items?,
-            })
+        let (email, items) = customer_and_lines(body.email, body.items)?;
+        Ok(Self {
+            order_id: body.order_id,
+            email,
+            items,
         })
     }
+}
+
+/// An order's customer and lines, checked together: the violations of both
+/// fields are listed at once, not only the first field's.
+fn customer_and_lines(email: String, items: Vec<unchecked::OrderLine>) -> Result<(Email, OrderLines), Violations> {
+    let mut violations = Violations::default();
+    let email = violations.collect("email", Email::try_from(email));
+    let items = violations.collect("items", OrderLines::try_from(items));
+    violations.or_ok(|| Some((email?, items?)))
 }
 
 impl TryFrom<unchecked::EmailRequest> for EmailRequest {
