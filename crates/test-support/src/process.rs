@@ -129,13 +129,36 @@ impl ServiceProcess {
 
     /// Sends SIGTERM (what Kubernetes and Ctrl-C do) and waits for the exit.
     pub async fn terminate(&mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.exited().await
+    }
+
+    /// Sends SIGTERM and returns at once, for a test that acts during the shutdown.
+    pub fn send_sigterm(&self) {
         if let Some(pid) = self.child.id() {
             crate::signal::send(pid, "-TERM");
         }
+    }
+
+    /// Waits for the process to exit (after [`ServiceProcess::send_sigterm`], or by itself).
+    pub async fn exited(&mut self) -> ExitStatus {
         tokio::time::timeout(WAIT, self.child.wait())
             .await
-            .unwrap_or_else(|_| panic!("{} did not exit within {WAIT:?} of SIGTERM", self.name))
+            .unwrap_or_else(|_| panic!("{} did not exit within {WAIT:?}", self.name))
             .expect("wait for the child")
+    }
+
+    /// Waits until the process no longer accepts connections on its port (it stopped serving).
+    pub async fn wait_until_refusing(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} still accepts connections {WAIT:?} after",
+                self.name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Freezes the process (SIGSTOP): its connections stay open but nothing is

@@ -38,6 +38,8 @@ struct Rules {
     paths: Vec<String>,
     /// `(path, status)` of every answer the service gave to a faulted request.
     answers: Vec<(String, u16)>,
+    /// The bodies of those answers, in the same order.
+    bodies: Vec<Bytes>,
 }
 
 /// A proxy on a free loopback port; stops when dropped.
@@ -59,6 +61,7 @@ impl FlakyProxy {
             fault: Fault::None,
             paths: Vec::new(),
             answers: Vec::new(),
+            bodies: Vec::new(),
         }));
         let client = reqwest::Client::new();
         let upstream: Arc<str> = upstream.trim_end_matches('/').into();
@@ -92,6 +95,16 @@ impl FlakyProxy {
     /// The statuses the service answered to faulted requests, in order.
     pub fn answers(&self) -> Vec<(String, u16)> {
         self.rules().answers.clone()
+    }
+
+    /// The bodies the service answered to faulted requests, in order, as JSON
+    /// (`Null` for a body that is not JSON).
+    pub fn answered_bodies(&self) -> Vec<serde_json::Value> {
+        self.rules()
+            .bodies
+            .iter()
+            .map(|body| serde_json::from_slice(body).unwrap_or_default())
+            .collect()
     }
 
     /// Waits until the service has answered `count` faulted requests.
@@ -158,11 +171,9 @@ async fn forward(
         let headers = answer.headers().clone();
         let body = answer.bytes().await?;
         if fault != Fault::None {
-            rules
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .answers
-                .push((path, status.as_u16()));
+            let mut rules = rules.lock().unwrap_or_else(PoisonError::into_inner);
+            rules.answers.push((path, status.as_u16()));
+            rules.bodies.push(body.clone());
         }
         Ok::<_, reqwest::Error>((status, headers, body))
     });

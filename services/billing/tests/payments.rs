@@ -8,13 +8,17 @@ use test_support::{TestApp, check_paging, spawn_app};
 use uuid::Uuid;
 
 async fn billing() -> TestApp {
+    billing_with(api::TableLimits::default()).await
+}
+
+async fn billing_with(tables: api::TableLimits) -> TestApp {
     let config = billing::Config {
         listen: Listen {
             host: [127, 0, 0, 1].into(),
             port: 0,
         },
         limits: Default::default(),
-        tables: Default::default(),
+        tables,
         credit_limit_cents: billing::DEFAULT_CREDIT_LIMIT_CENTS,
     };
     spawn_app(billing::app(billing::AppState::new(&config))).await
@@ -147,4 +151,41 @@ async fn bad_bodies_are_answered_with_problems() {
         "the address is masked: {refused:?}"
     );
     assert_eq!(app.get("/payments").await.body, json!([]), "nothing was charged");
+}
+
+#[tokio::test]
+async fn the_oldest_payments_and_cancelled_markers_are_forgotten_past_their_table_sizes() {
+    let app = billing_with(api::TableLimits {
+        records: 2,
+        cancelled: 1,
+    })
+    .await;
+    let orders: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for order_id in &orders {
+        let charged = app.post_json("/payment", &charge(*order_id, books(1))).await;
+        assert_eq!(charged.status, StatusCode::CREATED, "{charged:?}");
+    }
+    let listed = app.get("/payments").await.body;
+    let mut kept: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|payment| payment["order_id"].as_str())
+        .collect();
+    kept.sort_unstable();
+    let mut newest = [orders[1].to_string(), orders[2].to_string()];
+    newest.sort_unstable();
+    assert_eq!(kept, newest, "the oldest payment forgotten: {listed}");
+
+    // Two refunds of orders billing never saw; only the newer marker is kept,
+    // so a charge arriving after the older refund is taken.
+    let (older, newer) = (Uuid::new_v4(), Uuid::new_v4());
+    for order_id in [older, newer] {
+        app.post_json("/refund", &json!({ "order_id": order_id })).await;
+    }
+    app.post_json("/payment", &charge(newer, books(1)))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "order-cancelled");
+    let late = app.post_json("/payment", &charge(older, books(1))).await;
+    assert_eq!(late.status, StatusCode::CREATED, "its marker was evicted: {late:?}");
 }

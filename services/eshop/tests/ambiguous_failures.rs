@@ -97,6 +97,11 @@ async fn a_step_that_arrives_after_its_undo_is_refused_and_leaves_nothing() {
             answers[0].1, 409,
             "{service} refuses a step for a cancelled order: {answers:?}"
         );
+        let refusal = &proxy.answered_bodies()[0];
+        assert_eq!(
+            refusal["type"], "urn:eshop:problem:order-cancelled",
+            "{service} names why: {refusal}"
+        );
         assert_nothing_left(&services, &format!("{service} got the step after its undo")).await;
         // And the late step left no record at all (not even a refunded one).
         match service {

@@ -206,7 +206,7 @@ async fn a_5xx_is_a_502_and_a_slow_service_a_504_with_everything_undone() {
         .text()
         .await
         .expect("body");
-    assert!(readyz.contains("pending_undos 1"), "{readyz}");
+    assert!(readyz.lines().any(|line| line.trim() == "pending_undos 1"), "{readyz}");
     assert!(services.deliveries().await.is_empty(), "no later step runs");
 
     let (slow, _) = stand_in(StatusCode::OK, HTTP_TIMEOUT * 4).await;
@@ -275,4 +275,42 @@ async fn unknown_routes_are_problem_json_and_probes_answer() {
         let status = app.client.get(app.url(probe)).send().await.expect("answer").status();
         assert_eq!(status, StatusCode::OK, "{probe}");
     }
+}
+
+#[tokio::test]
+async fn above_max_concurrent_requests_the_answer_is_503_with_retry_after_and_after_request_timeout_504() {
+    // An inventory that takes a second: the first checkout holds its place that long.
+    let (slow, calls) = stand_in(StatusCode::OK, Duration::from_secs(1)).await;
+    let url = slow.url("");
+    let mut config = common::eshop_config(&url, &url, &url);
+    config.http_timeout = Duration::from_secs(5);
+    config.limits.max_concurrent_requests = 1;
+    let app = test_support::spawn_app(eshop::service(&config).expect("eshop")).await;
+    let first = tokio::spawn(app.client.get(app.url("/checkout")).send());
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = app.client.get(app.url("/checkout")).send().await.expect("answer");
+    let retry_after = second.headers().get("retry-after").cloned();
+    let (status, body) = problem(second).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["type"], "urn:eshop:problem:overloaded", "{body}");
+    assert!(retry_after.is_some(), "a 503 for load says when to come back");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the refused request called nobody");
+    first.await.expect("task").expect("the first is answered");
+
+    // A request that outlasts REQUEST_TIMEOUT_MS is answered 504 then: not
+    // 503, which a mesh retries, since it may have done its work.
+    let mut config = common::eshop_config(&url, &url, &url);
+    config.http_timeout = Duration::from_secs(5);
+    config.limits.request_timeout = Duration::from_millis(200);
+    let app = test_support::spawn_app(eshop::service(&config).expect("eshop")).await;
+    let started = std::time::Instant::now();
+    let (status, body) = problem(app.client.get(app.url("/checkout")).send().await.expect("answer")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["type"], "urn:eshop:problem:request-timeout", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered at the timeout, not after the call"
+    );
 }

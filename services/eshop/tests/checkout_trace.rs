@@ -215,21 +215,33 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
     )
     .await;
 
-    // x-request-id reaches every service, across the Kafka hop too, as the
-    // string array the conventions define for header attributes.
-    for service in ["eshop", "inventory", "billing", "delivery", "notification"] {
-        let server = trace
+    // x-request-id reaches every SERVER span of every service, across the
+    // Kafka hop too (billing's `GET /payments` is asked by the consumer), as
+    // the string array the conventions define for header attributes.
+    for (service, requests) in [
+        ("eshop", 1),
+        ("inventory", 1),
+        ("billing", 2),
+        ("delivery", 1),
+        ("notification", 1),
+    ] {
+        let servers: Vec<_> = trace
             .spans
             .iter()
-            .find(|span| span.service == service && span.kind == SpanKind::Server);
-        assert_eq!(
-            server
-                .and_then(|span| span.attribute("http.request.header.x-request-id"))
-                .and_then(AttributeValue::as_str_array),
-            Some(vec!["req-w3c-1"]),
-            "{service}:\n{}",
-            trace.render()
-        );
+            .filter(|span| span.service == service && span.kind == SpanKind::Server)
+            .collect();
+        assert_eq!(servers.len(), requests, "{service}:\n{}", trace.render());
+        for server in servers {
+            assert_eq!(
+                server
+                    .attribute("http.request.header.x-request-id")
+                    .and_then(AttributeValue::as_str_array),
+                Some(vec!["req-w3c-1"]),
+                "{service} {}:\n{}",
+                server.name,
+                trace.render()
+            );
+        }
     }
     // The allow-listed baggage entry is on every span of all six services,
     // after the Kafka hop too; the entry not on the list is on none.
@@ -549,4 +561,81 @@ async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
             .and_then(|placed| placed.attributes.get(eshop::attribute::ORDER_ID)),
         "one key for the order id: {billing:?}"
     );
+}
+
+#[tokio::test]
+async fn copied_values_are_capped_and_addresses_masked_in_every_exported_span_and_log() {
+    let stack = Stack::start().await;
+    let traceparent = format!("00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01");
+    let request_id = "r".repeat(300);
+    let baggage = format!("synthetic_request={}", "v".repeat(300));
+    let (_, trace) = checkout_is_one_trace(
+        &stack,
+        &[
+            ("traceparent", &traceparent),
+            ("x-request-id", &request_id),
+            ("baggage", &baggage),
+        ],
+    )
+    .await;
+
+    // x-request-id at 128 bytes, on every SERVER span, across the Kafka hop too.
+    for server in trace.spans.iter().filter(|span| span.kind == SpanKind::Server) {
+        assert_eq!(
+            server
+                .attribute("http.request.header.x-request-id")
+                .and_then(AttributeValue::as_str_array),
+            Some(vec![&request_id[..128]]),
+            "{} {}",
+            server.service,
+            server.name
+        );
+    }
+    // A copied header value at 256 bytes, on every span.
+    for span in &trace.spans {
+        assert_eq!(
+            span.str_attribute("synthetic_request").map(str::len),
+            Some(256),
+            "{} {}",
+            span.service,
+            span.name
+        );
+    }
+
+    // The sample order's address appears masked, and never in full, in what
+    // the six services exported: span attributes, log bodies and attributes.
+    const ADDRESS: &str = "jane.doe@example.com";
+    let masked = stack
+        .receiver
+        .logs()
+        .wait_for(WAIT, |logs| {
+            logs.iter()
+                .find(|log| {
+                    log.service == "notification"
+                        && log
+                            .attributes
+                            .values()
+                            .any(|value| value.as_str() == Some("j***@example.com"))
+                })
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|logs| panic!("no log names the address masked: {logs:#?}"));
+    assert_eq!(masked.trace_id.as_deref(), Some(CALLER_TRACE_ID), "{masked:?}");
+    let shows_address = |value: &AttributeValue| format!("{value:?}").contains(ADDRESS);
+    for span in &trace.spans {
+        assert!(
+            !span.attributes.values().any(shows_address),
+            "{} {}: {:?}",
+            span.service,
+            span.name,
+            span.attributes
+        );
+    }
+    for log in stack.receiver.logs().all() {
+        assert!(
+            !log.body.contains(ADDRESS) && !log.attributes.values().any(shows_address),
+            "{log:?}"
+        );
+    }
 }

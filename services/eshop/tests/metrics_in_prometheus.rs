@@ -167,7 +167,16 @@ async fn prometheus_exemplars_lead_to_traces_the_receiver_holds() {
                     Some("+Inf") | None => f64::INFINITY,
                     Some(le) => le.parse().expect("a bound"),
                 };
-                assert!(value <= le, "{metric}: exemplar {value} above its bucket {le}");
+                // Within its bucket: above the bound below it, at most its own.
+                let below = telemetry::semconv::DURATION_BUCKETS
+                    .iter()
+                    .copied()
+                    .filter(|bound| *bound < le)
+                    .fold(0.0, f64::max);
+                assert!(
+                    below < value && value <= le,
+                    "{metric}: exemplar {value} outside its bucket ({below}, {le}]"
+                );
                 assert!(
                     spans
                         .iter()

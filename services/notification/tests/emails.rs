@@ -10,13 +10,17 @@ use test_support::{TestApp, check_paging, spawn_app};
 use uuid::Uuid;
 
 async fn notification() -> TestApp {
+    notification_with(api::TableLimits::default()).await
+}
+
+async fn notification_with(tables: api::TableLimits) -> TestApp {
     let config = notification::Config {
         listen: Listen {
             host: [127, 0, 0, 1].into(),
             port: 0,
         },
         limits: Default::default(),
-        tables: Default::default(),
+        tables,
     };
     spawn_app(notification::app(notification::AppState::new(&config))).await
 }
@@ -85,4 +89,31 @@ async fn bad_bodies_are_answered_with_problems() {
         "the address is masked: {refused:?}"
     );
     assert_eq!(app.get("/sentEmails").await.body, json!([]), "nothing was sent");
+}
+
+#[tokio::test]
+async fn an_order_older_than_the_table_size_is_forgotten_and_emailed_again() {
+    let app = notification_with(api::TableLimits {
+        records: 2,
+        cancelled: 1,
+    })
+    .await;
+    let orders: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for order_id in &orders {
+        app.post_json("/sendEmail", &email(*order_id)).await;
+    }
+    let sent = app.get("/sentEmails").await.body;
+    assert_eq!(sent.as_array().map(Vec::len), Some(2), "{sent}");
+    assert!(
+        sent.as_array()
+            .expect("a list")
+            .iter()
+            .all(|email| email["order_id"] != orders[0].to_string()),
+        "the oldest forgotten: {sent}"
+    );
+    // The documented limit: an order that far back is emailed again.
+    let again = app.post_json("/sendEmail", &email(orders[0])).await;
+    assert_eq!(again.body["status"], "sent", "{again:?}");
+    let kept = app.post_json("/sendEmail", &email(orders[2])).await;
+    assert_eq!(kept.body["status"], "already_sent", "{kept:?}");
 }

@@ -162,3 +162,26 @@ pub(crate) fn assert_failed_at(status: StatusCode, body: &Value, expected: Statu
 pub(crate) fn order(sku: &str, quantity: u64) -> Value {
     json!({ "email": "jane.doe@example.com", "items": [{ "sku": sku, "quantity": quantity }] })
 }
+
+/// The real eshop binary exporting to `receiver` only when it shuts down, against these services.
+pub(crate) async fn eshop_process(
+    receiver: &otlp_sink::Receiver,
+    urls: [&str; 3],
+    env: &[(&str, &str)],
+) -> test_support::ServiceProcess {
+    let [inventory, billing, delivery] = urls;
+    let mut vars = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), receiver.endpoint()),
+        // Nothing is exported before shutdown: what arrives was flushed by it.
+        ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "600000".to_owned()),
+        ("INVENTORY_URL".to_owned(), inventory.to_owned()),
+        ("BILLING_URL".to_owned(), billing.to_owned()),
+        ("DELIVERY_URL".to_owned(), delivery.to_owned()),
+        ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), "127.0.0.1:1".to_owned()),
+    ];
+    vars.extend(
+        env.iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
+    test_support::ServiceProcess::start("eshop", &vars).await
+}

@@ -7,12 +7,19 @@ use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
     message::OwnedMessage,
-    producer::FutureProducer,
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
 };
 use serde_json::Value;
-use test_support::{Stack, WAIT};
+use test_support::{SpanKind, SpanRecord, Stack, WAIT};
 
-/// Places a sample order and returns its id.
+/// How long a test keeps watching after everything it waited for arrived, so
+/// that a duplicate arriving late (a redelivery after a rebalance or a
+/// restart, a retry that raced its own success) fails it too. Nothing
+/// announces "no more duplicates", so this is a plain pause; it is above the
+/// consumer's commit interval (1 s) and its retry backoff cap in the tests (500 ms).
+pub(crate) const QUIET: Duration = Duration::from_secs(3);
+
 /// An "order placed" event for one book, addressed to `email`, as eshop writes it.
 pub(crate) fn order_event(email: &str) -> api::OrderPlaced {
     api::OrderPlaced {
@@ -26,6 +33,7 @@ pub(crate) fn order_event(email: &str) -> api::OrderPlaced {
     }
 }
 
+/// Places a sample order and returns its id.
 pub(crate) async fn checkout(stack: &Stack) -> String {
     placed(stack).await.0
 }
@@ -98,6 +106,64 @@ pub(crate) async fn wait_for_emails(stack: &Stack, orders: &[&str]) -> Vec<Value
     }
 }
 
+/// Waits until every one of `orders` was emailed, asserts each was sent once,
+/// and asserts it again after [`QUIET`]: a late duplicate fails as well.
+pub(crate) async fn assert_emailed_once(stack: &Stack, orders: &[&str]) -> Vec<Value> {
+    let sent = wait_for_emails(stack, orders).await;
+    for order in orders {
+        assert_eq!(requests_for(&sent, order), 1, "{order} sent more than once");
+    }
+    tokio::time::sleep(QUIET).await;
+    let sent = stack.json_all(&stack.notification, "/sentEmails").await;
+    for order in orders {
+        assert_eq!(
+            requests_for(&sent, order),
+            1,
+            "{order} sent again within {QUIET:?} of its first email"
+        );
+    }
+    sent
+}
+
+/// Waits for the CONSUMER span of the record whose key is `key`: the record was handled.
+pub(crate) async fn wait_for_consumed(stack: &Stack, key: &str) -> SpanRecord {
+    stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            spans
+                .iter()
+                .find(|span| {
+                    span.kind == SpanKind::Consumer && span.str_attribute("messaging.kafka.message.key") == Some(key)
+                })
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}"))
+}
+
+/// Writes `payload` under `key` to `partition` of eshop-topic, so that a test
+/// knows which lane handles it and what is ahead of it.
+pub(crate) async fn send_to(producer: &FutureProducer, partition: i32, key: &str, payload: &[u8]) {
+    producer
+        .send(
+            FutureRecord::to("eshop-topic")
+                .partition(partition)
+                .key(key)
+                .payload(payload),
+            Timeout::After(WAIT),
+        )
+        .await
+        .expect("the broker acknowledges");
+}
+
+/// Writes `event` to `partition`, keyed by its order id as eshop keys it.
+pub(crate) async fn send_event_to(producer: &FutureProducer, partition: i32, event: &api::OrderPlaced) {
+    let payload = serde_json::to_vec(event).expect("json");
+    send_to(producer, partition, &event.order_id.to_string(), &payload).await;
+}
+
+/// How many times notification was asked to email `order`, from one read of `/sentEmails`.
 pub(crate) fn requests_for(sent: &[Value], order: &str) -> u64 {
     let matching: Vec<_> = sent.iter().filter(|email| email["order_id"] == order).collect();
     assert_eq!(matching.len(), 1, "one email per order: {sent:?}");
