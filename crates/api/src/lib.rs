@@ -35,6 +35,7 @@ pub mod paths {
     pub const STOCK: &str = "/stock";
     pub const PAYMENT: &str = "/payment";
     pub const REFUND: &str = "/refund";
+    pub const CONFIRM_PAYMENT: &str = "/confirmPayment";
     pub const PAYMENTS: &str = "/payments";
     pub const ARRANGE_DELIVERY: &str = "/arrangeDelivery";
     pub const CANCEL_DELIVERY: &str = "/cancelDelivery";
@@ -110,10 +111,21 @@ pub struct PaymentRequest {
     pub items: OrderLines,
 }
 
+/// The longest billing holds a `GET /payments?order_id=&wait_ms=` for the
+/// payment to be confirmed or refunded: well inside a caller's default 2 s timeout.
+pub const MAX_SETTLE_WAIT_MS: u64 = 1_000;
+
+/// Where a payment stands. kafka-consumer emails an order only once its
+/// payment is `Confirmed`: eshop confirms after Kafka acknowledged the order's
+/// event, and refunds instead when the checkout failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
+    /// Charged by a checkout still running: it may yet be refunded.
     Charged,
+    /// The checkout went through (its event is in Kafka): the order stands.
+    Confirmed,
+    /// The checkout failed and was undone.
     Refunded,
 }
 

@@ -106,6 +106,14 @@ impl<T: Clone, S> OrderSteps<T, S> {
         }
     }
 
+    /// Changes the record of a step already taken, under the lock: `Ok(None)`
+    /// when the order has no record, the 409 of an undone order when it was undone.
+    pub fn amend<R>(&self, order_id: Uuid, amend: impl FnOnce(&mut T) -> R) -> Result<Option<R>, Problem> {
+        let mut inner = self.lock();
+        inner.refuse_if_undone(order_id)?;
+        Ok(inner.records.get_mut(&order_id).map(amend))
+    }
+
     /// The record of one order.
     pub fn get(&self, order_id: Uuid) -> Option<T> {
         self.lock().records.get(&order_id).cloned()
@@ -130,10 +138,15 @@ impl<T: Clone, S> OrderSteps<T, S> {
 
 impl<T: Clone, S> Inner<T, S> {
     fn settled(&self, order_id: Uuid) -> Result<Option<T>, Problem> {
+        self.refuse_if_undone(order_id)?;
+        Ok(self.records.get(&order_id).cloned())
+    }
+
+    fn refuse_if_undone(&self, order_id: Uuid) -> Result<(), Problem> {
         if self.cancelled.contains(&order_id) {
             return Err(Problem::described(OrderCancelled::KIND, OrderCancelled::new(order_id)));
         }
-        Ok(self.records.get(&order_id).cloned())
+        Ok(())
     }
 }
 
@@ -215,6 +228,27 @@ mod tests {
         assert_eq!(steps.get(forgotten), None);
         assert_eq!(undone, 1, "a forgotten record is undone once");
         assert_eq!(steps.read_shared(|taken| *taken), 1);
+    }
+
+    #[test]
+    fn an_amend_changes_a_taken_record_and_is_refused_after_the_undo() {
+        let steps = steps();
+        let (taken, unknown) = (Uuid::from_u128(6), Uuid::from_u128(7));
+        count(&steps, taken).expect("taken");
+        assert_eq!(steps.amend(unknown, |record| *record).expect("not undone"), None);
+        assert_eq!(
+            steps
+                .amend(taken, |record| {
+                    *record += 10;
+                    *record
+                })
+                .expect("not undone"),
+            Some(11)
+        );
+        steps.undo(taken, |_, _| AfterUndo::Keep);
+        let refused = steps.amend(taken, |record| *record).expect_err("undone");
+        assert_eq!(refused.status, 409);
+        assert_eq!(steps.get(taken), Some(11), "the refused amend changed nothing");
     }
 
     #[test]

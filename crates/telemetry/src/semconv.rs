@@ -198,11 +198,17 @@ pub mod eshop {
         pub const UNDO_ABANDONED: &str = "eshop.undo.abandoned";
         pub const UNDO_REFUSED: &str = "eshop.undo.refused";
         pub const PUBLISH_UNSENT_AT_SHUTDOWN: &str = "eshop.publish.unsent_at_shutdown";
+        pub const CONFIRM_PENDING: &str = "eshop.confirm.pending";
+        pub const CONFIRM_DONE: &str = "eshop.confirm.done";
+        pub const CONFIRM_FAILED: &str = "eshop.confirm.failed";
+        pub const CONFIRM_ABANDONED: &str = "eshop.confirm.abandoned";
+        pub const CONFIRM_REFUSED: &str = "eshop.confirm.refused";
         // inventory, billing, delivery, notification.
         pub const STOCK_RESERVED: &str = "eshop.stock.reserved";
         pub const STOCK_RELEASED: &str = "eshop.stock.released";
         pub const PAYMENT_CHARGED: &str = "eshop.payment.charged";
         pub const PAYMENT_REFUNDED: &str = "eshop.payment.refunded";
+        pub const PAYMENT_CONFIRMED: &str = "eshop.payment.confirmed";
         pub const DELIVERY_SCHEDULED: &str = "eshop.delivery.scheduled";
         pub const DELIVERY_CANCELLED: &str = "eshop.delivery.cancelled";
         pub const EMAIL_SENT: &str = "eshop.email.sent";
@@ -249,10 +255,16 @@ pub mod eshop {
             UNDO_ABANDONED,
             UNDO_REFUSED,
             PUBLISH_UNSENT_AT_SHUTDOWN,
+            CONFIRM_PENDING,
+            CONFIRM_DONE,
+            CONFIRM_FAILED,
+            CONFIRM_ABANDONED,
+            CONFIRM_REFUSED,
             STOCK_RESERVED,
             STOCK_RELEASED,
             PAYMENT_CHARGED,
             PAYMENT_REFUNDED,
+            PAYMENT_CONFIRMED,
             DELIVERY_SCHEDULED,
             DELIVERY_CANCELLED,
             EMAIL_SENT,

@@ -85,7 +85,8 @@ impl FlakyProxy {
     }
 
     /// From now on, requests to `paths` meet `fault`. A path matches a
-    /// request's path, or its path and query (`/payments?order_id=...`).
+    /// request's path, or its path and the start of its query
+    /// (`/payments?order_id=...` matches whatever parameters follow).
     pub fn set(&self, fault: Fault, paths: &[&str]) {
         let mut rules = self.rules();
         rules.fault = fault;
@@ -142,13 +143,13 @@ async fn forward(
 ) -> Result<Response<Full<Bytes>>, BoxError> {
     let path = request.uri().path().to_owned();
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    // A chosen path matches a request's path, or its path and query (`/payments?order_id=...`).
+    // A chosen path matches a request's path, or its path and the start of its query (`/payments?order_id=...`).
     let fault = {
         let rules = rules.lock().unwrap_or_else(PoisonError::into_inner);
         let chosen = rules
             .paths
             .iter()
-            .any(|chosen| *chosen == path || chosen == path_and_query);
+            .any(|chosen| *chosen == path || (chosen.contains('?') && path_and_query.starts_with(chosen.as_str())));
         if chosen { rules.fault } else { Fault::None }
     };
     let (parts, body) = request.into_parts();

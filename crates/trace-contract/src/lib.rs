@@ -18,11 +18,13 @@ pub const SERVICES: [&str; 6] = [
     "notification",
 ];
 
-/// The REST calls eshop makes: callee and path.
-pub const ESHOP_CALLS: [(&str, &str); 3] = [
+/// The REST calls eshop makes: callee and path. The last one, after Kafka
+/// acknowledged the event, confirms the payment so the email may go out.
+pub const ESHOP_CALLS: [(&str, &str); 4] = [
     ("inventory", "/createOrder"),
     ("billing", "/payment"),
     ("delivery", "/arrangeDelivery"),
+    ("billing", "/confirmPayment"),
 ];
 
 /// Everything wrong with `spans` as the trace of one checkout; empty when it holds.

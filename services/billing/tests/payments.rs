@@ -112,6 +112,37 @@ async fn a_charge_after_its_refund_is_refused() {
 }
 
 #[tokio::test]
+async fn a_charge_is_confirmed_once_and_an_unknown_or_refunded_one_never() {
+    let app = billing().await;
+    let order_id = Uuid::new_v4();
+    let charged = app.post_json("/payment", &charge(order_id, books(1))).await;
+    for _ in 0..2 {
+        let confirmed = app.post_json("/confirmPayment", &json!({ "order_id": order_id })).await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{confirmed:?}");
+        assert_eq!(confirmed.body["status"], "confirmed");
+        assert_eq!(confirmed.body["payment_id"], charged.body["payment_id"]);
+    }
+    let listed = app.get(&format!("/payments?order_id={order_id}")).await.body;
+    assert_eq!(listed[0]["status"], "confirmed", "{listed}");
+
+    app.post_json("/confirmPayment", &json!({ "order_id": Uuid::new_v4() }))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "payment-not-found");
+
+    let refunded = Uuid::new_v4();
+    app.post_json("/payment", &charge(refunded, books(1))).await;
+    app.post_json("/refund", &json!({ "order_id": refunded })).await;
+    app.post_json("/confirmPayment", &json!({ "order_id": refunded }))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "order-cancelled");
+    let listed = app.get(&format!("/payments?order_id={refunded}")).await.body;
+    assert_eq!(
+        listed[0]["status"], "refunded",
+        "a refused confirmation changes nothing: {listed}"
+    );
+}
+
+#[tokio::test]
 async fn payments_are_listed_a_page_at_a_time() {
     let app = billing().await;
     let mut ids = Vec::new();

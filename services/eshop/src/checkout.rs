@@ -1,4 +1,4 @@
-//! The checkout: validate, reserve, charge, schedule delivery, publish; on any failure, undo every step that may have happened.
+//! The checkout: validate, reserve, charge, schedule delivery, publish, confirm the payment; on any failure, undo every step that may have happened.
 
 use api::{CheckoutRequest, CheckoutResponse, OrderPlaced, catalog, unchecked, validation::Violations};
 use axum::{
@@ -101,8 +101,9 @@ async fn place(state: AppState, order: Result<CheckoutRequest, Violations>, clai
     })
 }
 
-/// The checkout as the trace shows it: the steps in order, then, if one
-/// failed, one `undo checkout` span reversing every step that may have happened.
+/// The checkout as the trace shows it: the steps in order and the payment's
+/// confirmation, or, if a step failed, one `undo checkout` span reversing
+/// every step that may have happened.
 async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutResponse, CheckoutError> {
     // Room for this checkout's undos first: once a step is sent, its undo
     // must have a place in the backlog whatever happens.
@@ -117,6 +118,12 @@ async fn run_steps(state: &AppState, order: CheckoutRequest) -> Result<CheckoutR
     );
     let mut sent = Vec::with_capacity(3);
     let outcome = place_order(state, order_id, order, &mut sent).await;
+    if outcome.is_ok() {
+        // Kafka holds the event: the order stands, and billing may say so to
+        // kafka-consumer, which emails only confirmed orders. Until now a
+        // failure could still have refunded the charge.
+        state.0.compensator.confirm(order_id, &mut undo_room).await;
+    }
     if let Err(err) = &outcome {
         // The failing step is undone too unless its service refused it
         // outright: after a timeout or a lost answer it may have happened.
@@ -169,8 +176,9 @@ async fn place_order(
         tracking_id: delivery.tracking_id.clone(),
         estimated_delivery: delivery.estimated_delivery.clone(),
     };
-    // A publish that fails may still land in Kafka later; the consumer asks
-    // billing whether the order stands before emailing.
+    // A publish that fails may still land in Kafka later: the consumer
+    // emails only once billing says the payment was confirmed, which
+    // happens only after this acknowledgement.
     let published = state.0.publisher.publish(&event).await?;
     tracing::info!(
         name: eshop::event::ORDER_PLACED,

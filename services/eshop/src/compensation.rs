@@ -1,4 +1,4 @@
-//! Undoing a failed checkout: each step that may have happened is reversed now, or, while its service does not answer, in the background until it does.
+//! Settling a checkout once its outcome is known: a failed one's steps undone, a placed one's payment confirmed; now, or, while the service does not answer, in the background until it does.
 //!
 //! An undo is not dropped while it can still succeed: one that fails inside
 //! the checkout is handed to a background task that retries it with backoff
@@ -9,6 +9,10 @@
 //! reconciliation. An answer that no retry can change (a 4xx other than 408,
 //! 409 and 429) ends the retries at once, logged at error level with the order
 //! and trace id and counted in `eshop.undos.abandoned`.
+//!
+//! A placed checkout's payment is confirmed the same way (`eshop.confirm.*`
+//! events instead of `eshop.undo.*`): billing holds a charge as unconfirmed
+//! until then, and kafka-consumer emails only confirmed orders.
 //!
 //! The backlog is bounded by `PENDING_UNDOS_MAX`, and the bound holds: each
 //! checkout reserves, before its first step, room for the undos it could need
@@ -30,7 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     Service,
-    downstream::{CallError, Downstream},
+    downstream::{CallError, Downstream, Settle},
 };
 
 /// The steps a checkout may have to undo: inventory, billing, delivery.
@@ -101,32 +105,32 @@ impl Compensator {
     /// a call that fails is retried in the background, in the room reserved.
     pub(crate) async fn undo(&self, order_id: Uuid, steps: &[Service], room: &mut UndoRoom) {
         for &service in steps.iter().rev() {
-            match self.downstream.undo(service, order_id).await {
-                Ok(()) => {}
-                Err(err) if is_permanent(&err) => abandon(service, order_id, &err),
-                Err(err) => self.retry_in_background(service, order_id, &err, room.take()),
-            }
+            self.settle(Settle::Undo(service), order_id, room).await;
         }
     }
 
-    fn retry_in_background(&self, service: Service, order_id: Uuid, first_error: &CallError, slot: Slot) {
+    /// Tells billing the checkout went through (its event is in Kafka), so
+    /// kafka-consumer may email it; retried in the background while billing
+    /// does not take it. The checkout is placed either way.
+    pub(crate) async fn confirm(&self, order_id: Uuid, room: &mut UndoRoom) {
+        self.settle(Settle::Confirm, order_id, room).await;
+    }
+
+    /// One attempt now; in the background, in one of the room's places, while it fails.
+    async fn settle(&self, action: Settle, order_id: Uuid, room: &mut UndoRoom) {
+        match self.downstream.settle(action, order_id).await {
+            Ok(()) => {}
+            Err(err) if is_permanent(&err) => abandon(action, order_id, &err),
+            Err(err) => self.retry_in_background(action, order_id, &err, room.take()),
+        }
+    }
+
+    fn retry_in_background(&self, action: Settle, order_id: Uuid, first_error: &CallError, slot: Slot) {
         self.pending.fetch_add(1, Ordering::Relaxed);
         // The records carry the trace's id (log lines print it): the order can be found from them.
-        tracing::warn!(
-            name: eshop::event::UNDO_PENDING,
-            {
-                { eshop::attribute::SERVICE } = service.name(),
-                { eshop::attribute::ORDER_ID } = %order_id,
-                { attribute::EXCEPTION_MESSAGE } = %first_error,
-            },
-            "undo pending; retrying in the background"
-        );
-        // A child of the checkout's undo span: the retries are part of its trace.
-        let span = tracing::info_span!(
-            "retry undo",
-            { eshop::attribute::ORDER_ID } = %order_id,
-            { eshop::attribute::SERVICE } = service.name()
-        );
+        action.log_pending(order_id, first_error);
+        // A child of the checkout's span: the retries are part of its trace.
+        let span = action.retry_span(order_id);
         let downstream = self.downstream.clone();
         let pending = self.pending.clone();
         let give_up = self.give_up.clone();
@@ -137,43 +141,21 @@ impl Compensator {
                 loop {
                     tokio::select! {
                         () = give_up.cancelled() => {
-                            tracing::error!(
-                                name: eshop::event::UNDO_ABANDONED,
-                                {
-                                    { eshop::attribute::SERVICE } = service.name(),
-                                    { eshop::attribute::ORDER_ID } = %order_id,
-                                },
-                                "undo abandoned at shutdown; reconcile this order by hand"
-                            );
+                            action.log_abandoned_at_shutdown(order_id);
                             break;
                         }
                         () = tokio::time::sleep(backoff.next_wait()) => {}
                     }
-                    match downstream.undo(service, order_id).await {
+                    match downstream.settle(action, order_id).await {
                         Ok(()) => {
-                            tracing::info!(
-                                name: eshop::event::UNDO_DONE,
-                                {
-                                    { eshop::attribute::SERVICE } = service.name(),
-                                    { eshop::attribute::ORDER_ID } = %order_id,
-                                },
-                                "pending undo done"
-                            );
+                            action.log_done(order_id);
                             break;
                         }
                         Err(err) if is_permanent(&err) => {
-                            abandon(service, order_id, &err);
+                            abandon(action, order_id, &err);
                             break;
                         }
-                        Err(err) => tracing::warn!(
-                            name: eshop::event::UNDO_FAILED,
-                            {
-                                { eshop::attribute::SERVICE } = service.name(),
-                                { eshop::attribute::ORDER_ID } = %order_id,
-                                { attribute::EXCEPTION_MESSAGE } = %err,
-                            },
-                            "undo failed again; retrying"
-                        ),
+                        Err(err) => action.log_failed_again(order_id, &err),
                     }
                 }
                 pending.fetch_sub(1, Ordering::Relaxed);
@@ -233,28 +215,149 @@ fn is_permanent(err: &CallError) -> bool {
         if !matches!(status.as_u16(), 408 | 409 | 429))
 }
 
-fn abandon(service: Service, order_id: Uuid, err: &CallError) {
+fn abandon(action: Settle, order_id: Uuid, err: &CallError) {
     let status = match err {
         CallError::Refused { status, .. } => i64::from(status.as_u16()),
         _ => 0,
     };
+    let service = action.service();
     // The record carries the trace's id: the order and its trace for reconciliation.
-    tracing::error!(
-        name: eshop::event::UNDO_REFUSED,
-        {
-            { eshop::attribute::SERVICE } = service.name(),
-            { eshop::attribute::ORDER_ID } = %order_id,
-            { attribute::EXCEPTION_MESSAGE } = %err,
-        },
-        "undo refused for good; reconcile this order by hand"
-    );
-    UNDOS_ABANDONED.add(
-        1,
-        &[
-            telemetry::metrics::KeyValue::new(eshop::attribute::SERVICE, service.name()),
-            telemetry::metrics::KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, status),
-        ],
-    );
+    match action {
+        Settle::Undo(_) => {
+            tracing::error!(
+                name: eshop::event::UNDO_REFUSED,
+                {
+                    { eshop::attribute::SERVICE } = service.name(),
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "undo refused for good; reconcile this order by hand"
+            );
+            UNDOS_ABANDONED.add(
+                1,
+                &[
+                    telemetry::metrics::KeyValue::new(eshop::attribute::SERVICE, service.name()),
+                    telemetry::metrics::KeyValue::new(attribute::HTTP_RESPONSE_STATUS_CODE, status),
+                ],
+            );
+        }
+        Settle::Confirm => tracing::error!(
+            name: eshop::event::CONFIRM_REFUSED,
+            {
+                { eshop::attribute::ORDER_ID } = %order_id,
+                { attribute::EXCEPTION_MESSAGE } = %err,
+            },
+            "payment confirmation refused for good; the order's email waits in the dead-letter topic"
+        ),
+    }
+}
+
+/// What each call settling an order logs: the undos under `eshop.undo.*`,
+/// the confirmation under `eshop.confirm.*` (event names are static).
+impl Settle {
+    fn retry_span(self, order_id: Uuid) -> tracing::Span {
+        let service = self.service().name();
+        match self {
+            Self::Undo(_) => tracing::info_span!(
+                "retry undo",
+                { eshop::attribute::ORDER_ID } = %order_id,
+                { eshop::attribute::SERVICE } = service
+            ),
+            Self::Confirm => tracing::info_span!(
+                "retry confirm payment",
+                { eshop::attribute::ORDER_ID } = %order_id,
+                { eshop::attribute::SERVICE } = service
+            ),
+        }
+    }
+
+    fn log_pending(self, order_id: Uuid, err: &CallError) {
+        let service = self.service().name();
+        match self {
+            Self::Undo(_) => tracing::warn!(
+                name: eshop::event::UNDO_PENDING,
+                {
+                    { eshop::attribute::SERVICE } = service,
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "undo pending; retrying in the background"
+            ),
+            Self::Confirm => tracing::warn!(
+                name: eshop::event::CONFIRM_PENDING,
+                {
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "payment confirmation pending; retrying in the background"
+            ),
+        }
+    }
+
+    fn log_failed_again(self, order_id: Uuid, err: &CallError) {
+        let service = self.service().name();
+        match self {
+            Self::Undo(_) => tracing::warn!(
+                name: eshop::event::UNDO_FAILED,
+                {
+                    { eshop::attribute::SERVICE } = service,
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "undo failed again; retrying"
+            ),
+            Self::Confirm => tracing::warn!(
+                name: eshop::event::CONFIRM_FAILED,
+                {
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                    { attribute::EXCEPTION_MESSAGE } = %err,
+                },
+                "payment confirmation failed again; retrying"
+            ),
+        }
+    }
+
+    fn log_done(self, order_id: Uuid) {
+        let service = self.service().name();
+        match self {
+            Self::Undo(_) => tracing::info!(
+                name: eshop::event::UNDO_DONE,
+                {
+                    { eshop::attribute::SERVICE } = service,
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                },
+                "pending undo done"
+            ),
+            Self::Confirm => tracing::info!(
+                name: eshop::event::CONFIRM_DONE,
+                {
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                },
+                "pending payment confirmation done"
+            ),
+        }
+    }
+
+    fn log_abandoned_at_shutdown(self, order_id: Uuid) {
+        let service = self.service().name();
+        match self {
+            Self::Undo(_) => tracing::error!(
+                name: eshop::event::UNDO_ABANDONED,
+                {
+                    { eshop::attribute::SERVICE } = service,
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                },
+                "undo abandoned at shutdown; reconcile this order by hand"
+            ),
+            Self::Confirm => tracing::error!(
+                name: eshop::event::CONFIRM_ABANDONED,
+                {
+                    { eshop::attribute::ORDER_ID } = %order_id,
+                },
+                "payment confirmation abandoned at shutdown; the order's email waits in the dead-letter topic"
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,32 @@ impl fmt::Display for Service {
     }
 }
 
+/// A call that settles an order once its checkout's outcome is known:
+/// idempotent, so it is safe to send after an unclear answer and to repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    /// Reverse what the service did for a failed checkout.
+    Undo(Service),
+    /// Tell billing the checkout went through, after Kafka acknowledged its event.
+    Confirm,
+}
+
+impl Settle {
+    pub(crate) fn service(self) -> Service {
+        match self {
+            Self::Undo(service) => service,
+            Self::Confirm => Service::Billing,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Undo(service) => service.undo_path(),
+            Self::Confirm => paths::CONFIRM_PAYMENT,
+        }
+    }
+}
+
 /// How a call to another service went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -142,11 +168,11 @@ impl Downstream {
         self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
     }
 
-    /// Reverses what `service` did for the order (one attempt). The undo
-    /// calls are idempotent and accept orders the service never saw, so they
-    /// are safe to send after an unclear outcome and to repeat.
-    pub(crate) async fn undo(&self, service: Service, order_id: Uuid) -> Result<(), CallError> {
-        self.send(service, service.undo_path(), &OrderRef { order_id })
+    /// Settles the order (one attempt). The undo calls accept orders the
+    /// service never saw; the confirmation refuses an order billing never
+    /// charged (404) or refunded (409).
+    pub(crate) async fn settle(&self, action: Settle, order_id: Uuid) -> Result<(), CallError> {
+        self.send(action.service(), action.path(), &OrderRef { order_id })
             .await
             .map(drop)
     }

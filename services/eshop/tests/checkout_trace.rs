@@ -11,7 +11,7 @@ const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
 /// Every span a successful checkout produces, by service, kind and name.
-const EXPECTED: [(&str, SpanKind, &str); 18] = [
+const EXPECTED: [(&str, SpanKind, &str); 20] = [
     ("eshop", SpanKind::Server, "GET /checkout"),
     ("eshop", SpanKind::Client, "POST /createOrder"),
     ("inventory", SpanKind::Server, "POST /createOrder"),
@@ -24,6 +24,8 @@ const EXPECTED: [(&str, SpanKind, &str); 18] = [
     ("delivery", SpanKind::Server, "POST /arrangeDelivery"),
     ("delivery", SpanKind::Internal, "schedule delivery"),
     ("eshop", SpanKind::Producer, "send eshop-topic"),
+    ("eshop", SpanKind::Client, "POST /confirmPayment"),
+    ("billing", SpanKind::Server, "POST /confirmPayment"),
     ("kafka-consumer", SpanKind::Consumer, "process eshop-topic"),
     ("kafka-consumer", SpanKind::Client, "GET /payments"),
     ("billing", SpanKind::Server, "GET /payments"),
@@ -158,6 +160,21 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
         Some(event.offset)
     );
 
+    // The payment confirmed after the acknowledgement: only now may the email go out.
+    let confirm = trace.child(root, "eshop", SpanKind::Client, "POST /confirmPayment");
+    assert!(
+        confirm.start_unix_nanos >= producer.end_unix_nanos,
+        "confirmed after Kafka acknowledged:\n{}",
+        trace.render()
+    );
+    let confirmed = trace.child(confirm, "billing", SpanKind::Server, "POST /confirmPayment");
+    assert_eq!(
+        confirmed
+            .attribute("http.response.status_code")
+            .and_then(|v| v.as_i64()),
+        Some(200)
+    );
+
     let consumer = trace.child(producer, "kafka-consumer", SpanKind::Consumer, "process eshop-topic");
     assert!(
         consumer
@@ -180,10 +197,17 @@ async fn checkout_is_one_trace(stack: &Stack, headers: &[(&str, &str)]) -> (Chec
         Some(event.offset)
     );
 
-    // The consumer asks billing whether the order stands before emailing.
+    // The consumer asks billing whether the payment was confirmed before
+    // emailing; billing holds the answer until it is (one look).
     let stands = trace.child(consumer, "kafka-consumer", SpanKind::Client, "GET /payments");
     let payments = trace.child(stands, "billing", SpanKind::Server, "GET /payments");
-    assert_attr(payments, "url.query", &format!("order_id={}", body.order_id));
+    assert!(
+        payments
+            .str_attribute("url.query")
+            .is_some_and(|query| query.starts_with(&format!("order_id={}&wait_ms=", body.order_id))),
+        "{:?}",
+        payments.attributes
+    );
     let email_call = trace.child(consumer, "kafka-consumer", SpanKind::Client, "POST /sendEmail");
     let email = trace.child(email_call, "notification", SpanKind::Server, "POST /sendEmail");
     trace.child(email, "notification", SpanKind::Internal, "send email");
@@ -216,12 +240,13 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
     .await;
 
     // x-request-id reaches every SERVER span of every service, across the
-    // Kafka hop too (billing's `GET /payments` is asked by the consumer), as
+    // Kafka hop too (billing's `GET /payments` is asked by the consumer;
+    // its `POST /confirmPayment` by eshop after the acknowledgement), as
     // the string array the conventions define for header attributes.
     for (service, requests) in [
         ("eshop", 1),
         ("inventory", 1),
-        ("billing", 2),
+        ("billing", 3),
         ("delivery", 1),
         ("notification", 1),
     ] {

@@ -119,8 +119,8 @@ async fn a_key_in_flight_is_409_a_4xx_is_replayed_and_a_5xx_is_not_kept() {
             .map(|payment| payment["status"].as_str().unwrap_or_default().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(status_of(&first["order_id"]), ["charged"], "{payments}");
-    assert_eq!(status_of(&retried["order_id"]), ["charged"], "{payments}");
+    assert_eq!(status_of(&first["order_id"]), ["confirmed"], "{payments}");
+    assert_eq!(status_of(&retried["order_id"]), ["confirmed"], "{payments}");
     let statuses: Vec<&str> = payments
         .as_array()
         .expect("a list")
@@ -128,7 +128,7 @@ async fn a_key_in_flight_is_409_a_4xx_is_replayed_and_a_5xx_is_not_kept() {
         .filter_map(|payment| payment["status"].as_str())
         .collect();
     assert_eq!(
-        statuses.iter().filter(|status| **status == "charged").count(),
+        statuses.iter().filter(|status| **status == "confirmed").count(),
         2,
         "the lost answer's charge was refunded: {payments}"
     );

@@ -1,6 +1,6 @@
-//! Handling one record inside its CONSUMER span: parse, ask billing whether the order stands, have notification email it.
+//! Handling one record inside its CONSUMER span: parse, wait for billing to confirm the order's payment, have notification email it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::{EmailRequest, OrderPlaced, Payment, PaymentStatus, paths};
 use rdkafka::message::{Message as _, OwnedMessage};
@@ -52,6 +52,10 @@ pub(crate) struct Handler {
     /// The bootstrap broker, named on the CONSUMER spans and metrics.
     broker: messaging::Broker,
     max_backoff: Duration,
+    /// How long after its publication an order may stay unconfirmed before its record is dead-lettered.
+    confirm_wait: Duration,
+    /// The longest one look at billing may be held: within billing's limit and half the client's timeout.
+    look_max: Duration,
 }
 
 impl Handler {
@@ -64,6 +68,8 @@ impl Handler {
             group_id: config.kafka.group_id.clone(),
             broker: config.kafka.broker(),
             max_backoff: config.max_backoff,
+            confirm_wait: config.confirm_wait,
+            look_max: Duration::from_millis(api::MAX_SETTLE_WAIT_MS).min(config.http_timeout / 2),
         })
     }
 
@@ -74,24 +80,34 @@ impl Handler {
                 Ok(order) => order,
                 Err(reason) => return self.dead_letter(message, "invalid_message", &reason, stop).await,
             };
-            let stands = match self.order_stands(&order, stop).await {
-                Answer::Final(stands) => stands,
+            let standing = match self.wait_for_confirmation(message, &order, stop).await {
+                Answer::Final(standing) => standing,
                 Answer::Interrupted => return Handled::Interrupted,
                 Answer::Rejected(reason) => {
                     return self.dead_letter(message, "rejected_by_billing", &reason, stop).await;
                 }
             };
-            if !stands {
-                // eshop answered 502 and undid the order, but Kafka had kept the record.
-                telemetry::span::set_attribute(&tracing::Span::current(), eshop::attribute::ORDER_UNDONE, true);
-                tracing::warn!(
-                    name: eshop::event::EMAIL_SKIPPED,
-                    {
-                        { eshop::attribute::ORDER_ID } = %order.order_id,
-                    },
-                    "the order was undone; no email"
-                );
-                return Handled::Done;
+            match standing {
+                Standing::Confirmed => {}
+                Standing::Refunded => {
+                    // eshop answered 502 and undid the order, but Kafka had kept the record.
+                    telemetry::span::set_attribute(&tracing::Span::current(), eshop::attribute::ORDER_UNDONE, true);
+                    tracing::warn!(
+                        name: eshop::event::EMAIL_SKIPPED,
+                        {
+                            { eshop::attribute::ORDER_ID } = %order.order_id,
+                        },
+                        "the order was undone; no email"
+                    );
+                    return Handled::Done;
+                }
+                Standing::NotYetKnown => {
+                    let reason = format!(
+                        "billing had not confirmed the payment of order {} within {:?} of the event's publication",
+                        order.order_id, self.confirm_wait
+                    );
+                    return self.dead_letter(message, "unconfirmed_order", &reason, stop).await;
+                }
             }
             match self.notify(&order, stop).await {
                 Answer::Final(()) => Handled::Done,
@@ -135,10 +151,47 @@ impl Handler {
         }
     }
 
-    /// Whether the order still stands: billing holds a charge for it that was
-    /// not refunded. Asks until billing answers with a payment list.
-    async fn order_stands(&self, order: &OrderPlaced, stop: &CancellationToken) -> Answer<bool> {
-        let url = format!("{}{}?order_id={}", self.billing_url, paths::PAYMENTS, order.order_id);
+    /// Asks billing where the order's payment stands until it is confirmed
+    /// or refunded, or until `confirm_wait` after the record's timestamp
+    /// (when eshop published it) has passed. A charge not yet confirmed, or
+    /// no payment at all, is not yet known: eshop may still refund it.
+    async fn wait_for_confirmation(
+        &self,
+        message: &OwnedMessage,
+        order: &OrderPlaced,
+        stop: &CancellationToken,
+    ) -> Answer<Standing> {
+        let deadline = published_at(message).unwrap_or_else(SystemTime::now) + self.confirm_wait;
+        let mut backoff = Backoff::new(self.max_backoff);
+        loop {
+            let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+            let standing = match self.standing(order, left, stop).await {
+                Answer::Final(standing) => standing,
+                Answer::Rejected(reason) => return Answer::Rejected(reason),
+                Answer::Interrupted => return Answer::Interrupted,
+            };
+            let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+            if standing != Standing::NotYetKnown || left.is_zero() {
+                return Answer::Final(standing);
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Answer::Interrupted,
+                () = tokio::time::sleep(backoff.next_wait().min(left)) => {}
+            }
+        }
+    }
+
+    /// Where billing says the order's payment stands, once it is confirmed
+    /// or refunded or after at most `wait` (billing holds the answer that
+    /// long); asks until billing answers with a payment list.
+    async fn standing(&self, order: &OrderPlaced, wait: Duration, stop: &CancellationToken) -> Answer<Standing> {
+        let wait_ms = u64::try_from(wait.min(self.look_max).as_millis()).unwrap_or(u64::MAX);
+        let url = format!(
+            "{}{}?order_id={}&wait_ms={wait_ms}",
+            self.billing_url,
+            paths::PAYMENTS,
+            order.order_id
+        );
         self.call_until_answered(
             "billing",
             stop,
@@ -148,12 +201,7 @@ impl Handler {
                     .json()
                     .await
                     .map_err(|err| format!("not a payment list: {err}"))?;
-                // Only a refund says the order was undone. No payment at all
-                // means billing's bounded ledger has let it go (a consumer
-                // that lags by more than the ledger holds): eshop publishes
-                // only after billing charged, so the record itself says the
-                // order was charged, and it stands.
-                Ok(!payments.iter().any(|payment| payment.status == PaymentStatus::Refunded))
+                Ok(Standing::of(&payments))
             },
         )
         .await
@@ -268,6 +316,40 @@ impl Handler {
             resend_count += 1;
         }
     }
+}
+
+/// Where an order stands for its email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// eshop confirmed the payment after Kafka acknowledged the event: email it.
+    Confirmed,
+    /// The checkout failed and was undone: no email.
+    Refunded,
+    /// Charged and not yet confirmed, or no payment found: eshop may still
+    /// confirm or refund it (and billing's bounded table may have let an old
+    /// order go).
+    NotYetKnown,
+}
+
+impl Standing {
+    fn of(payments: &[Payment]) -> Self {
+        if payments.iter().any(|payment| payment.status == PaymentStatus::Refunded) {
+            Self::Refunded
+        } else if payments
+            .iter()
+            .any(|payment| payment.status == PaymentStatus::Confirmed)
+        {
+            Self::Confirmed
+        } else {
+            Self::NotYetKnown
+        }
+    }
+}
+
+/// When the producer stamped the record (or the broker, with `LogAppendTime`).
+fn published_at(message: &OwnedMessage) -> Option<SystemTime> {
+    let millis = u64::try_from(message.timestamp().to_millis()?).ok()?;
+    Some(UNIX_EPOCH + Duration::from_millis(millis))
 }
 
 fn parse(message: &OwnedMessage) -> Result<OrderPlaced, String> {

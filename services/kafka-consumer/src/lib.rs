@@ -8,16 +8,18 @@
 //! A record that can never be handled goes to `eshop-topic.dlq` and is
 //! committed, so it does not block its partition.
 //!
-//! Before emailing, it asks billing whether the order's charge still stands:
-//! when Kafka acknowledges a record too late, eshop has already answered 502
-//! and undone the order, yet the record is in the topic. Such an order gets
-//! no email.
+//! Before emailing, it waits for billing to confirm the order's payment:
+//! eshop confirms only after Kafka acknowledged the record, and refunds
+//! instead when the checkout failed, yet a record acknowledged too late is in
+//! the topic all the same. A refunded order gets no email; one still
+//! unconfirmed `PAYMENT_CONFIRM_WAIT_MS` after its publication is
+//! dead-lettered for an operator to look at.
 //!
 //! | module | what it does |
 //! | --- | --- |
 //! | `consume` | the poll loop: records to lanes, pausing full partitions, supervision, close |
 //! | `lanes` | one lane per partition; what a revoke does to it |
-//! | `handle` | one record: parse, billing check, email, retries |
+//! | `handle` | one record: parse, wait for the payment's confirmation, email, retries |
 //! | `retry` | which answers are retried (all but 400 and 422), `Retry-After` |
 //! | `dead_letter` | the dead-letter topic |
 
@@ -57,6 +59,13 @@ pub const BILLING_URL: &str = "BILLING_URL";
 pub const NOTIFY_MAX_BACKOFF_MS: &str = "NOTIFY_MAX_BACKOFF_MS";
 pub const DEFAULT_NOTIFY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How long after an order's event was published kafka-consumer waits for
+/// billing to confirm its payment before dead-lettering the record.
+pub const PAYMENT_CONFIRM_WAIT_MS: &str = "PAYMENT_CONFIRM_WAIT_MS";
+/// Well past eshop's publish timeout (5 s) and a billing restart, so only an
+/// order eshop never settled (it crashed, or billing stayed away) waits it out.
+pub const DEFAULT_PAYMENT_CONFIRM_WAIT: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Listen,
@@ -66,6 +75,7 @@ pub struct Config {
     pub billing_url: String,
     pub http_timeout: Duration,
     pub max_backoff: Duration,
+    pub confirm_wait: Duration,
 }
 
 impl Config {
@@ -83,6 +93,7 @@ impl Config {
             billing_url: env_url(BILLING_URL, "http://billing:8080")?,
             http_timeout: env_millis(HTTP_CLIENT_TIMEOUT_MS, DEFAULT_HTTP_CLIENT_TIMEOUT)?,
             max_backoff: env_millis(NOTIFY_MAX_BACKOFF_MS, DEFAULT_NOTIFY_MAX_BACKOFF)?,
+            confirm_wait: env_millis(PAYMENT_CONFIRM_WAIT_MS, DEFAULT_PAYMENT_CONFIRM_WAIT)?,
         })
     }
 }

@@ -34,7 +34,7 @@ struct Script {
     emailed: Vec<String>,
 }
 
-/// A billing that holds no payment (every order stands) but answers 400 about one order.
+/// A billing for which every order was confirmed, but that answers 400 about one order.
 async fn billing_stand_in(script: Arc<Mutex<Script>>) -> TestApp {
     spawn_app(Router::new().route(
         "/payments",
@@ -43,7 +43,17 @@ async fn billing_stand_in(script: Arc<Mutex<Script>>) -> TestApp {
             if order == script.lock().expect("lock").rejected_by_billing {
                 return (StatusCode::BAD_REQUEST, "no such order id").into_response();
             }
-            Json(Vec::<api::Payment>::new()).into_response()
+            let Ok(order_id) = order.parse() else {
+                return (StatusCode::BAD_REQUEST, "not an order id").into_response();
+            };
+            Json(vec![api::Payment {
+                payment_id: uuid::Uuid::new_v4(),
+                order_id,
+                amount_cents: 3_999,
+                currency: "EUR".to_owned(),
+                status: api::PaymentStatus::Confirmed,
+            }])
+            .into_response()
         }),
     ))
     .await
@@ -202,7 +212,7 @@ async fn a_429_a_5xx_and_a_timeout_are_retried_honouring_retry_after_until_the_e
         ..StackOptions::default()
     })
     .await;
-    let event = common::order_event("retried@example.com");
+    let event = common::placed_event(&stack, "retried@example.com").await;
     common::send_event_to(&common::producer(&stack), 0, &event).await;
 
     let consumer = wait_for_consumed(&stack, &event.order_id.to_string()).await;

@@ -7,12 +7,14 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{
     QUIET, assert_emailed_once, checkout, placed, wait_for_commit, wait_for_consumed, wait_for_emails, wait_for_log,
 };
 use rdkafka::{Message as _, message::Headers as _};
 use serde_json::Value;
-use test_support::{SpanKind, Stack, StackOptions, Trace, WAIT};
+use test_support::{Fault, SpanKind, Stack, StackOptions, Trace, WAIT};
 
 #[tokio::test]
 async fn a_poison_record_goes_to_the_dead_letter_topic_and_later_records_still_flow() {
@@ -21,7 +23,7 @@ async fn a_poison_record_goes_to_the_dead_letter_topic_and_later_records_still_f
     // The poison record and, behind it on the same partition, a good one:
     // its lane must go on past the poison record.
     common::send_to(&producer, 0, "poison-1", b"this is not JSON").await;
-    let behind = common::order_event("behind.poison@example.com");
+    let behind = common::placed_event(&stack, "behind.poison@example.com").await;
     common::send_event_to(&producer, 0, &behind).await;
     assert_emailed_once(&stack, &[&behind.order_id.to_string()]).await;
 
@@ -177,7 +179,7 @@ async fn while_the_broker_is_away_checkouts_are_502s_and_afterwards_the_consumer
         .as_array()
         .expect("list")
         .iter()
-        .filter(|payment| payment["status"] == "charged")
+        .filter(|payment| payment["status"] != "refunded")
         .count();
     assert_eq!(charged, 1, "the failed checkout's charge is refunded: {payments}");
 
@@ -191,6 +193,86 @@ async fn while_the_broker_is_away_checkouts_are_502s_and_afterwards_the_consumer
 }
 
 #[tokio::test]
+async fn a_publish_acknowledged_after_eshops_timeout_is_refunded_once_and_never_emailed() {
+    // eshop gives up on the acknowledgement and refunds, but the broker writes
+    // the record anyway, and the consumer reads it while the refund is still
+    // on its way (held by the proxy): billing then says "charged", which is
+    // not yet "confirmed". Only the refund may decide.
+    const REFUND_HELD: Duration = Duration::from_secs(5);
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("KAFKA_PUBLISH_TIMEOUT_MS".to_owned(), "1500".to_owned())],
+        proxy_eshop_billing: true,
+        ..StackOptions::default()
+    })
+    .await;
+    // A first checkout, so that eshop's producer is connected: the record of
+    // the next one then leaves for the broker before eshop gives up.
+    let (warm, _, _) = placed(&stack).await;
+    wait_for_emails(&stack, &[&warm]).await;
+    let proxy = stack.eshop_billing.as_ref().expect("a proxy");
+    proxy.set(Fault::HoldRequest(REFUND_HELD), &[api::paths::REFUND]);
+
+    stack.broker.pause();
+    let response = stack.get("/checkout", &[]).await;
+    assert_eq!(response.status(), 502, "Kafka did not acknowledge in time");
+    let trace_id = trace_id_of(&response);
+    let problem: Value = response.json().await.expect("problem+json");
+    assert_eq!(problem["service"], "kafka", "{problem}");
+    // The broker now writes the record; the refund reaches billing only later.
+    stack.broker.resume();
+
+    let consumer = stack
+        .receiver
+        .store()
+        .wait_for(WAIT, |spans| {
+            spans
+                .iter()
+                .find(|span| {
+                    span.trace_id == trace_id && span.service == "kafka-consumer" && span.kind == SpanKind::Consumer
+                })
+                .cloned()
+        })
+        .await
+        .unwrap_or_else(|timed_out| panic!("the late record was consumed: {timed_out}"));
+    assert_eq!(
+        consumer.attribute("eshop.order.undone"),
+        Some(&trace_model::AttributeValue::Bool(true)),
+        "{consumer:?}"
+    );
+    let order_id = consumer
+        .str_attribute("messaging.kafka.message.key")
+        .expect("keyed by order")
+        .to_owned();
+    tokio::time::sleep(QUIET).await;
+    let sent = stack.json_all(&stack.notification, "/sentEmails").await;
+    assert!(
+        sent.iter().all(|email| email["order_id"] != order_id.as_str()),
+        "no email for the refunded order: {sent:?}"
+    );
+    let payments = stack.json_all(&stack.billing, "/payments").await;
+    let statuses: Vec<&Value> = payments
+        .iter()
+        .filter(|payment| payment["order_id"] == order_id.as_str())
+        .map(|payment| &payment["status"])
+        .collect();
+    assert_eq!(
+        statuses,
+        [&Value::from("refunded")],
+        "one payment, refunded: {payments:?}"
+    );
+}
+
+/// The trace id of eshop's answer, from its `traceresponse` header.
+fn trace_id_of(response: &reqwest::Response) -> String {
+    let traceresponse = response.headers()["traceresponse"].to_str().expect("ascii");
+    traceresponse
+        .split('-')
+        .nth(1)
+        .unwrap_or_else(|| panic!("a trace id in {traceresponse}"))
+        .to_owned()
+}
+
+#[tokio::test]
 async fn an_event_for_an_order_that_was_undone_sends_no_email() {
     // What Kafka holds when it acknowledged too late: eshop answered 502 and
     // refunded, but the record was written. Here: charged, then refunded.
@@ -201,7 +283,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
     // stands: once that one is emailed, the undone one was handled before it.
     let producer = common::producer(&stack);
     common::send_event_to(&producer, 0, &undone).await;
-    let barrier = common::order_event("after.late.ack@example.com");
+    let barrier = common::placed_event(&stack, "after.late.ack@example.com").await;
     common::send_event_to(&producer, 0, &barrier).await;
     let key = undone.order_id.to_string();
     wait_for_emails(&stack, &[&barrier.order_id.to_string()]).await;
@@ -227,19 +309,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
 
 /// What eshop's undo leaves in billing: the order charged, then refunded.
 async fn charge_and_refund(stack: &Stack, order: &api::OrderPlaced) {
-    let charge = api::PaymentRequest {
-        order_id: order.order_id,
-        email: order.email.clone(),
-        items: order.items.clone(),
-    };
-    let charged = stack
-        .client
-        .post(stack.billing.url(api::paths::PAYMENT))
-        .json(&charge)
-        .send()
-        .await
-        .expect("billing answers");
-    assert_eq!(charged.status(), 201, "charged");
+    common::charge(stack, order).await;
     let refunded = stack
         .client
         .post(stack.billing.url(api::paths::REFUND))
@@ -253,13 +323,49 @@ async fn charge_and_refund(stack: &Stack, order: &api::OrderPlaced) {
 }
 
 #[tokio::test]
-async fn an_event_for_an_order_billing_no_longer_holds_still_sends_its_email() {
-    // Billing keeps a bounded ledger; a consumer far enough behind finds no
-    // payment for an order eshop accepted. The record says it was charged.
-    let stack = Stack::start().await;
-    let forgotten = common::order_event("long.ago@example.com");
-    common::send_event_to(&common::producer(&stack), 0, &forgotten).await;
-    assert_emailed_once(&stack, &[&forgotten.order_id.to_string()]).await;
+async fn an_event_whose_payment_is_never_confirmed_is_dead_lettered_after_the_wait_and_not_emailed() {
+    // Charged but never confirmed (eshop crashed before confirming), and one
+    // billing does not know at all (its bounded table let it go): neither
+    // stands for sure, so neither is emailed; both wait PAYMENT_CONFIRM_WAIT_MS
+    // from their publication and go to the dead-letter topic for an operator.
+    let stack = Stack::start_with(StackOptions {
+        consumer_env: vec![("PAYMENT_CONFIRM_WAIT_MS".to_owned(), "2000".to_owned())],
+        ..StackOptions::default()
+    })
+    .await;
+    let unconfirmed = common::order_event("unconfirmed@example.com");
+    common::charge(&stack, &unconfirmed).await;
+    let unknown = common::order_event("long.ago@example.com");
+    let barrier = common::placed_event(&stack, "after.unconfirmed@example.com").await;
+    let producer = common::producer(&stack);
+    for event in [&unconfirmed, &unknown, &barrier] {
+        common::send_event_to(&producer, 0, event).await;
+    }
+    wait_for_emails(&stack, &[&barrier.order_id.to_string()]).await;
+
+    for event in [&unconfirmed, &unknown] {
+        let key = event.order_id.to_string();
+        let consumer = wait_for_consumed(&stack, &key).await;
+        assert_eq!(
+            consumer.str_attribute("error.type"),
+            Some("unconfirmed_order"),
+            "{consumer:?}"
+        );
+        let trace = Trace::new(stack.receiver.store().trace(&consumer.trace_id));
+        assert!(
+            trace.has("kafka-consumer", SpanKind::Producer, "send eshop-topic.dlq"),
+            "dead-lettered:\n{}",
+            trace.render()
+        );
+    }
+    tokio::time::sleep(QUIET).await;
+    let sent = stack.json_all(&stack.notification, "/sentEmails").await;
+    for event in [&unconfirmed, &unknown] {
+        assert!(
+            sent.iter().all(|email| email["order_id"] != event.order_id.to_string()),
+            "no email for an order not confirmed: {sent:?}"
+        );
+    }
 }
 
 #[tokio::test]

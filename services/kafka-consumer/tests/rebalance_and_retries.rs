@@ -24,11 +24,6 @@ const BURST: usize = 1_000;
 /// the consumer waits for room in a lane before it pauses the partition (200 ms).
 const SLOW_BILLING: Duration = Duration::from_millis(300);
 
-/// An "order placed" event for an order billing does not hold: handled at once, emailed.
-fn uncharged_order() -> OrderPlaced {
-    common::order_event("never.charged@example.com")
-}
-
 /// Sends `events` to `partition` all at once, so that they reach the broker
 /// together and the consumer fetches them faster than it handles them.
 async fn produce_all_to(stack: &Stack, partition: i32, events: &[OrderPlaced]) {
@@ -129,9 +124,9 @@ async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
     let producer = common::producer(&stack);
     // Billing's answer about one order on partition 0 is lost, again and again;
     // behind it on the same partition, more records than a lane holds.
-    let stuck = uncharged_order();
+    let stuck = common::placed_event(&stack, "stuck@example.com").await;
     billing.set(Fault::DropAnswer, &[&format!("/payments?order_id={}", stuck.order_id)]);
-    let behind: Vec<OrderPlaced> = (0..100).map(|_| uncharged_order()).collect();
+    let behind = common::placed_events(&stack, 100).await;
     common::send_event_to(&producer, 0, &stuck).await;
     for event in &behind {
         common::send_event_to(&producer, 0, event).await;
@@ -139,7 +134,7 @@ async fn a_partition_stuck_in_retries_does_not_hold_up_the_others() {
     billing.wait_for_answers(2).await;
 
     // Orders on the other partitions are emailed meanwhile; those on partition 0 wait.
-    let flowing: Vec<OrderPlaced> = (0..6).map(|_| uncharged_order()).collect();
+    let flowing = common::placed_events(&stack, 6).await;
     for (n, event) in flowing.iter().enumerate() {
         let partition = 1 + i32::try_from(n).expect("a few") % (PARTITIONS - 1);
         common::send_event_to(&producer, partition, event).await;
@@ -176,7 +171,7 @@ async fn a_partition_paused_and_resumed_again_and_again_loses_and_repeats_nothin
     // and then quickly, three times over: paused, drained, resumed.
     let billing = stack.consumer_billing.as_ref().expect("a proxy");
     billing.set(Fault::AnswerLate(SLOW_BILLING), &["/payments"]);
-    let orders: Vec<OrderPlaced> = (0..BURST).map(|_| uncharged_order()).collect();
+    let orders = common::placed_events(&stack, BURST).await;
     produce_all_to(&stack, 0, &orders).await;
     for cycle in 1..=3 {
         billing.set(Fault::AnswerLate(SLOW_BILLING), &["/payments"]);
@@ -252,9 +247,9 @@ async fn a_partition_paused_when_revoked_flows_again_once_it_is_assigned_back() 
     let billing = stack.consumer_billing.as_ref().expect("a proxy");
     // Partition 0 stuck behind a lost answer, with more records than its lane
     // holds: the first consumer pauses it.
-    let stuck = uncharged_order();
+    let stuck = common::placed_event(&stack, "stuck@example.com").await;
     billing.set(Fault::DropAnswer, &[&format!("/payments?order_id={}", stuck.order_id)]);
-    let behind: Vec<OrderPlaced> = (0..100).map(|_| uncharged_order()).collect();
+    let behind = common::placed_events(&stack, 100).await;
     let producer = common::producer(&stack);
     common::send_event_to(&producer, 0, &stuck).await;
     for event in &behind {

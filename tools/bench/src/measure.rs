@@ -11,7 +11,7 @@ use trace_model::{SpanKind, SpanRecord};
 
 /// Spans one successful checkout produces (the tree of one checkout; how to
 /// read it: docs/trace.md, "Reading the trace").
-pub(crate) const SPANS_PER_CHECKOUT: usize = 18;
+pub(crate) const SPANS_PER_CHECKOUT: usize = 20;
 
 /// The OpenTelemetry SDK's default export schedules (ms): spans, log records, metrics.
 pub(crate) const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [

@@ -113,15 +113,19 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         ));
     }
     let payments = stack.json_all(&stack.billing, paths::PAYMENTS).await;
-    let charged: HashSet<String> = by_status(&payments, "charged");
-    counts.insert("payments charged", charged.len());
+    let charged: HashSet<String> = by_status(&payments, "confirmed");
+    let unsettled = by_status(&payments, "charged");
+    counts.insert("payments confirmed", charged.len());
     counts.insert("payments refunded", by_status(&payments, "refunded").len());
     if charged != accepted {
         problems.push(format!(
-            "charges left for {} orders not accepted, {} accepted orders not charged",
+            "confirmed charges for {} orders not accepted, {} accepted orders not confirmed",
             charged.difference(&accepted).count(),
             accepted.difference(&charged).count()
         ));
+    }
+    if !unsettled.is_empty() {
+        problems.push(format!("{} charges neither confirmed nor refunded", unsettled.len()));
     }
     let deliveries = stack.json_all(&stack.delivery, paths::DELIVERIES).await;
     let scheduled = by_status(&deliveries, "scheduled");

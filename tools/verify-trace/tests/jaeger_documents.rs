@@ -89,6 +89,8 @@ fn checkout_spans() -> Vec<Value> {
         span("d1", Some("a3"), "eshop", "POST /arrangeDelivery", "client", None),
         span("d2", Some("d1"), "delivery", "POST /arrangeDelivery", "server", None),
         span("e1", Some("a3"), "eshop", "send eshop-topic", "producer", None),
+        span("f1", Some("a3"), "eshop", "POST /confirmPayment", "client", None),
+        span("f2", Some("f1"), "billing", "POST /confirmPayment", "server", None),
         span(
             "e2",
             Some("e1"),

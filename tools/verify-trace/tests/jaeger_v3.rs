@@ -78,6 +78,8 @@ fn checkout() -> Vec<Spec> {
         ("d1", Some("a3"), "eshop", "POST /arrangeDelivery", CLIENT, None),
         ("d2", Some("d1"), "delivery", "POST /arrangeDelivery", SERVER, None),
         ("e1", Some("a3"), "eshop", "send eshop-topic", PRODUCER, None),
+        ("f1", Some("a3"), "eshop", "POST /confirmPayment", CLIENT, None),
+        ("f2", Some("f1"), "billing", "POST /confirmPayment", SERVER, None),
         (
             "e2",
             Some("e1"),

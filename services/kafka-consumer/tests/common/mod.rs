@@ -33,6 +33,51 @@ pub(crate) fn order_event(email: &str) -> api::OrderPlaced {
     }
 }
 
+/// The event of an order eshop placed: charged and confirmed in the stack's
+/// billing, as eshop leaves it once Kafka acknowledged the event, so the
+/// consumer emails it.
+pub(crate) async fn placed_event(stack: &Stack, email: &str) -> api::OrderPlaced {
+    let event = order_event(email);
+    charge(stack, &event).await;
+    let confirmed = stack
+        .client
+        .post(stack.billing.url(api::paths::CONFIRM_PAYMENT))
+        .json(&api::OrderRef {
+            order_id: event.order_id,
+        })
+        .send()
+        .await
+        .expect("billing answers");
+    assert_eq!(confirmed.status(), 200, "confirmed");
+    event
+}
+
+/// The events of `count` placed orders (see [`placed_event`]).
+pub(crate) async fn placed_events(stack: &Stack, count: usize) -> Vec<api::OrderPlaced> {
+    let mut events = Vec::with_capacity(count);
+    for n in 0..count {
+        events.push(placed_event(stack, &format!("placed.{n}@example.com")).await);
+    }
+    events
+}
+
+/// Charges the event's order in the stack's billing, as eshop's checkout does.
+pub(crate) async fn charge(stack: &Stack, event: &api::OrderPlaced) {
+    let charge = api::PaymentRequest {
+        order_id: event.order_id,
+        email: event.email.clone(),
+        items: event.items.clone(),
+    };
+    let charged = stack
+        .client
+        .post(stack.billing.url(api::paths::PAYMENT))
+        .json(&charge)
+        .send()
+        .await
+        .expect("billing answers");
+    assert_eq!(charged.status(), 201, "charged");
+}
+
 /// Places a sample order and returns its id.
 pub(crate) async fn checkout(stack: &Stack) -> String {
     placed(stack).await.0
