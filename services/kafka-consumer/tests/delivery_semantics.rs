@@ -310,16 +310,7 @@ async fn an_event_for_an_order_that_was_undone_sends_no_email() {
 /// What eshop's undo leaves in billing: the order charged, then refunded.
 async fn charge_and_refund(stack: &Stack, order: &api::OrderPlaced) {
     common::charge(stack, order).await;
-    let refunded = stack
-        .client
-        .post(stack.billing.url(api::paths::REFUND))
-        .json(&api::OrderRef {
-            order_id: order.order_id,
-        })
-        .send()
-        .await
-        .expect("billing answers");
-    assert_eq!(refunded.status(), 204, "refunded");
+    common::settle(stack, api::paths::REFUND, order, 204).await;
 }
 
 #[tokio::test]

@@ -39,17 +39,23 @@ pub(crate) fn order_event(email: &str) -> api::OrderPlaced {
 pub(crate) async fn placed_event(stack: &Stack, email: &str) -> api::OrderPlaced {
     let event = order_event(email);
     charge(stack, &event).await;
-    let confirmed = stack
+    settle(stack, api::paths::CONFIRM_PAYMENT, &event, 200).await;
+    event
+}
+
+/// Confirms or refunds the event's payment in the stack's billing, as eshop
+/// does once the checkout's outcome is known, expecting `status`.
+pub(crate) async fn settle(stack: &Stack, path: &str, event: &api::OrderPlaced, status: u16) {
+    let settled = stack
         .client
-        .post(stack.billing.url(api::paths::CONFIRM_PAYMENT))
+        .post(stack.billing.url(path))
         .json(&api::OrderRef {
             order_id: event.order_id,
         })
         .send()
         .await
         .expect("billing answers");
-    assert_eq!(confirmed.status(), 200, "confirmed");
-    event
+    assert_eq!(settled.status(), status, "{path}");
 }
 
 /// The events of `count` placed orders (see [`placed_event`]).
