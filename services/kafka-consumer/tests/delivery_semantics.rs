@@ -221,19 +221,8 @@ async fn a_publish_acknowledged_after_eshops_timeout_is_refunded_once_and_never_
     // The broker now writes the record; the refund reaches billing only later.
     stack.broker.resume();
 
-    let consumer = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            spans
-                .iter()
-                .find(|span| {
-                    span.trace_id == trace_id && span.service == "kafka-consumer" && span.kind == SpanKind::Consumer
-                })
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("the late record was consumed: {timed_out}"));
+    // The late record's CONSUMER span, in the failed checkout's trace.
+    let consumer = common::wait_for_consumer_span(&stack, |span| span.trace_id == trace_id).await;
     assert_eq!(
         consumer.attribute("eshop.order.undone"),
         Some(&trace_model::AttributeValue::Bool(true)),

@@ -178,15 +178,21 @@ pub(crate) async fn assert_emailed_once(stack: &Stack, orders: &[&str]) -> Vec<V
 
 /// Waits for the CONSUMER span of the record whose key is `key`: the record was handled.
 pub(crate) async fn wait_for_consumed(stack: &Stack, key: &str) -> SpanRecord {
+    wait_for_consumer_span(stack, |span| {
+        span.str_attribute("messaging.kafka.message.key") == Some(key)
+    })
+    .await
+}
+
+/// Waits for a CONSUMER span that `wanted` picks.
+pub(crate) async fn wait_for_consumer_span(stack: &Stack, wanted: impl Fn(&SpanRecord) -> bool) -> SpanRecord {
     stack
         .receiver
         .store()
         .wait_for(WAIT, |spans| {
             spans
                 .iter()
-                .find(|span| {
-                    span.kind == SpanKind::Consumer && span.str_attribute("messaging.kafka.message.key") == Some(key)
-                })
+                .find(|span| span.kind == SpanKind::Consumer && wanted(span))
                 .cloned()
         })
         .await
