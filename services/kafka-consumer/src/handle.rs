@@ -161,7 +161,7 @@ impl Handler {
         order: &OrderPlaced,
         stop: &CancellationToken,
     ) -> Answer<Standing> {
-        let deadline = published_at(message).unwrap_or_else(SystemTime::now) + self.confirm_wait;
+        let deadline = confirmation_deadline(published_at(message), SystemTime::now(), self.confirm_wait);
         let mut backoff = Backoff::new(self.max_backoff);
         loop {
             let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
@@ -346,6 +346,14 @@ impl Standing {
     }
 }
 
+/// Until when an order may stay unconfirmed: `wait` after its publication,
+/// and never later than `wait` from now, so a record stamped in the future
+/// (a skewed clock, or a forged record) cannot hold its partition longer.
+fn confirmation_deadline(published: Option<SystemTime>, now: SystemTime, wait: Duration) -> SystemTime {
+    let latest = now + wait;
+    published.map_or(latest, |at| (at + wait).min(latest))
+}
+
 /// When the producer stamped the record (or the broker, with `LogAppendTime`).
 fn published_at(message: &OwnedMessage) -> Option<SystemTime> {
     let millis = u64::try_from(message.timestamp().to_millis()?).ok()?;
@@ -360,4 +368,45 @@ fn parse(message: &OwnedMessage) -> Result<OrderPlaced, String> {
 /// A wait as whole milliseconds, the unit of `eshop.retry.wait_ms`.
 fn millis(wait: Duration) -> i64 {
     i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_runs_from_the_publication_and_never_past_now_plus_the_wait() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let wait = Duration::from_secs(60);
+        let deadline = |published| confirmation_deadline(published, now, wait);
+        assert_eq!(
+            deadline(Some(now - Duration::from_secs(10))),
+            now + Duration::from_secs(50)
+        );
+        assert!(
+            deadline(Some(now - Duration::from_secs(3600))) < now,
+            "an old record is past its wait"
+        );
+        assert_eq!(
+            deadline(Some(now + Duration::from_secs(86_400))),
+            now + wait,
+            "a future stamp is capped"
+        );
+        assert_eq!(deadline(None), now + wait);
+    }
+
+    #[test]
+    fn only_a_confirmation_or_a_refund_settles_an_order() {
+        let payment = |status| Payment {
+            payment_id: uuid::Uuid::nil(),
+            order_id: uuid::Uuid::nil(),
+            amount_cents: 1,
+            currency: "EUR".to_owned(),
+            status,
+        };
+        assert_eq!(Standing::of(&[]), Standing::NotYetKnown);
+        assert_eq!(Standing::of(&[payment(PaymentStatus::Charged)]), Standing::NotYetKnown);
+        assert_eq!(Standing::of(&[payment(PaymentStatus::Confirmed)]), Standing::Confirmed);
+        assert_eq!(Standing::of(&[payment(PaymentStatus::Refunded)]), Standing::Refunded);
+    }
 }
