@@ -171,7 +171,8 @@ impl Compensator {
     }
 }
 
-/// Room for one checkout's undos in the backlog, given back as it is dropped.
+/// Room for one checkout's undos (or, once it is placed, its payment's
+/// confirmation) in the backlog, given back as it is dropped.
 #[derive(Debug)]
 pub(crate) struct UndoRoom {
     committed: Arc<AtomicUsize>,
