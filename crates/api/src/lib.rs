@@ -42,6 +42,7 @@ pub mod paths {
     pub const DELIVERIES: &str = "/deliveries";
     pub const SEND_EMAIL: &str = "/sendEmail";
     pub const SENT_EMAILS: &str = "/sentEmails";
+    pub const DEAD_LETTERS_REPLAY: &str = "/dead-letters/replay";
 }
 
 /// eshop `POST /checkout`.

@@ -11,7 +11,8 @@
 use rdkafka::{ClientContext, config::RDKafkaLogLevel, error::KafkaError};
 use telemetry::semconv::{attribute, eshop};
 
-/// The client context of the suite's producers; a consumer's own context
+/// The client context of the suite's producers (and of consumers without
+/// callbacks of their own); a consumer's own context
 /// calls [`log`] and [`error`] from its `ClientContext` methods.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientLogs;
@@ -29,6 +30,9 @@ impl ClientContext for ClientLogs {
         error(&err, reason);
     }
 }
+
+/// For consumers that need no callbacks of their own (the dead-letter replay's reader).
+impl rdkafka::consumer::ConsumerContext for ClientLogs {}
 
 /// One librdkafka log line, at its level (debug lines stay below the suite's INFO).
 pub fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -74,6 +78,11 @@ pub fn log(level: RDKafkaLogLevel, facility: &str, message: &str) {
 
 /// A client-wide error librdkafka reports (all brokers down, authentication failed, ...).
 pub fn error(err: &KafkaError, reason: &str) {
+    // The end of a partition, which only a reader that asked to be told
+    // (`enable.partition.eof`, the dead-letter replay) hears of: no error.
+    if err.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+        return;
+    }
     let error_type = err
         .rdkafka_error_code()
         .map_or_else(|| "kafka_error".to_owned(), |code| format!("{code:?}"));

@@ -102,7 +102,10 @@ where
         server.port = broker.port,
     );
     match message.headers() {
-        Some(headers) => continue_trace(&span, &HeaderExtractor(headers)),
+        Some(headers) => {
+            continue_trace(&span, &HeaderExtractor(headers));
+            crate::dead_letter::link_replayed(&span, headers);
+        }
         // No headers, no producer: a new trace, like headers without a context.
         None => continue_trace(&span, &HeaderExtractor(&OwnedHeaders::new())),
     }

@@ -62,16 +62,20 @@ impl<H: Headers> Extractor for HeaderExtractor<'_, H> {
 ///
 /// The request id is written even with the SDK off: Envoy needs it whatever
 /// OpenTelemetry does (see `telemetry::request_id`).
-pub fn for_span(span: &Span, extra: &[(&str, &str)]) -> OwnedHeaders {
+pub fn for_span(span: &Span, extra: &[(&str, &[u8])]) -> OwnedHeaders {
     let mut injector = HeaderInjector::new(OwnedHeaders::new());
     propagation::inject_span(span, &mut injector);
     if let Some(id) = request_id::of(span) {
         injector.set(request_id::X_REQUEST_ID, id);
     }
+    let mut headers = injector.into_headers();
     for (key, value) in extra {
-        injector.set(key, (*value).to_owned());
+        headers = headers.insert(Header {
+            key,
+            value: Some(*value),
+        });
     }
-    injector.into_headers()
+    headers
 }
 
 #[cfg(test)]
@@ -108,7 +112,7 @@ mod tests {
             let server = tracing::info_span!("server");
             request_id::remember(&server, "req-off");
             let send = server.in_scope(|| tracing::info_span!("send"));
-            let headers = for_span(&send, &[("dlq.reason", "rejected")]);
+            let headers = for_span(&send, &[("dlq.reason", b"rejected".as_slice())]);
             let keys: Vec<_> = headers.iter().map(|header| header.key).collect();
             assert_eq!(keys, ["x-request-id", "dlq.reason"]);
             assert_eq!(HeaderExtractor(&headers).get("x-request-id"), Some("req-off"));

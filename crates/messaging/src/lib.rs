@@ -11,6 +11,8 @@
 //! | [`producer`] | [`TracedProducer`]: one `send` opens the PRODUCER span, writes its context into the record headers, waits for the acknowledgement and records where the record went (or why not) |
 //! | [`consumer`] | [`consumer::process`] / [`consumer::consumer_span`]: the CONSUMER span of a received record, parented to and linked to the PRODUCER span its headers carry |
 //! | [`headers`] | the carriers: propagation fields in and out of rdkafka's record headers |
+//! | [`dead_letter`] | what a dead letter and its replay carry, and the replay's links on the CONSUMER span |
+//! | [`replay`] | [`replay::Replayer`]: selected dead letters published again, each once (a Kafka transaction) |
 //! | [`failure`] | marking a PRODUCER or CONSUMER span failed, with `error.type` |
 //! | [`lag`] | consumer lag per partition, from librdkafka's statistics |
 //!
@@ -23,10 +25,12 @@
 
 pub mod client_log;
 pub mod consumer;
+pub mod dead_letter;
 pub mod failure;
 pub mod headers;
 pub mod lag;
 pub mod producer;
+pub mod replay;
 pub mod settings;
 
 pub use failure::record_error;

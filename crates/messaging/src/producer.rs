@@ -67,7 +67,7 @@ impl TracedProducer {
     /// let settings = KafkaSettings::from_env()?;
     /// let producer = TracedProducer::new(&settings, Duration::from_secs(5))?;
     /// let delivery = producer
-    ///     .send(&settings.topic, b"order-1", br#"{"order_id":"order-1"}"#, &[("dlq.reason", "example")])
+    ///     .send(&settings.topic, b"order-1", br#"{"order_id":"order-1"}"#, &[("dlq.reason", b"example".as_slice())])
     ///     .await?;
     /// println!("stored at partition {} offset {}", delivery.partition, delivery.offset);
     /// # Ok(())
@@ -78,7 +78,7 @@ impl TracedProducer {
         topic: &str,
         key: &[u8],
         payload: &[u8],
-        extra_headers: &[(&str, &str)],
+        extra_headers: &[(&str, &[u8])],
     ) -> Result<Delivery, KafkaError> {
         let send = SendSpan::open(topic, &String::from_utf8_lossy(key), &self.broker);
         let record = FutureRecord::to(topic)
@@ -160,8 +160,13 @@ impl SendSpan {
         Self { span }
     }
 
+    /// The span, e.g. to link it or to write its context under other header names.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
     /// The record's headers: this span's context, `x-request-id`, then `extra`.
-    pub fn headers(&self, extra: &[(&str, &str)]) -> OwnedHeaders {
+    pub fn headers(&self, extra: &[(&str, &[u8])]) -> OwnedHeaders {
         headers::for_span(&self.span, extra)
     }
 

@@ -118,6 +118,22 @@ pub fn continue_and_link(span: &Span, carrier: &dyn Extractor) {
     span.add_link(sender_span_context);
 }
 
+/// Adds a link from `span` to the span whose context `carrier` holds, leaving
+/// its parent alone; `false` (and no link) when the carrier has no valid
+/// context. How a record delivered a second time (a replayed dead letter)
+/// points at the spans that handled it before.
+pub fn link_to(span: &Span, carrier: &dyn Extractor) -> bool {
+    let found = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract_with_context(&Context::new(), carrier)
+    });
+    let span_context = found.span().span_context().clone();
+    if !span_context.is_valid() {
+        return false;
+    }
+    span.add_link(span_context);
+    true
+}
+
 /// Inbound HTTP headers as a carrier.
 struct HttpHeaders<'a>(&'a HeaderMap);
 
@@ -197,6 +213,59 @@ mod tests {
 
     const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SPAN_ID: &str = "00f067aa0ba902b7";
+
+    /// A span linked to a span of another trace keeps its own context, and
+    /// is exported with the link: what a replayed record's spans rely on.
+    #[test]
+    fn a_link_to_another_trace_leaves_the_span_in_its_own() {
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_sdk::{
+            error::OTelSdkResult,
+            trace::{SdkTracerProvider, SpanData, SpanExporter},
+        };
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        #[derive(Debug, Clone, Default)]
+        struct Ended(Arc<Mutex<Vec<SpanData>>>);
+        impl SpanExporter for Ended {
+            async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+                self.0.lock().expect("not poisoned").extend(batch);
+                Ok(())
+            }
+        }
+        opentelemetry::global::set_text_map_propagator(propagator_from_spec(DEFAULT_PROPAGATORS).expect("valid"));
+        let ended = Ended::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(ended.clone()).build();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("link-test"))
+                .with_context_activation(false),
+        );
+        let other: HashMap<String, String> =
+            HashMap::from([("traceparent".to_owned(), format!("00-{TRACE_ID}-{SPAN_ID}-01"))]);
+        tracing::subscriber::with_default(subscriber, || {
+            let root = tracing::info_span!("root");
+            let child = root.in_scope(|| tracing::info_span!("child"));
+            assert!(link_to(&child, &other));
+            let mut written: HashMap<String, String> = HashMap::new();
+            inject_span(&child, &mut written);
+            assert!(written.contains_key("traceparent"), "{written:?}");
+            drop(child);
+            drop(root);
+        });
+        let spans = ended.0.lock().expect("not poisoned").clone();
+        let child = spans
+            .iter()
+            .find(|span| span.name == "child")
+            .expect("the child exported");
+        let root = spans
+            .iter()
+            .find(|span| span.name == "root")
+            .expect("the root exported");
+        assert_eq!(child.span_context.trace_id(), root.span_context.trace_id());
+        assert_eq!(child.links.links[0].span_context.trace_id().to_string(), TRACE_ID);
+    }
 
     fn extract_with(spec: &str, headers: &[(&str, &str)]) -> Context {
         let carrier: HashMap<String, String> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -107,6 +107,10 @@ pub mod eshop {
         pub const RETRY_WAIT_MS: &str = "eshop.retry.wait_ms";
         /// string: why a record goes to the dead-letter topic.
         pub const DEAD_LETTER_REASON: &str = "eshop.dead_letter.reason";
+        /// int: how many dead letters a replay request named.
+        pub const DEAD_LETTERS_ASKED: &str = "eshop.dead_letter.replay.asked";
+        /// int: how many of them it published again.
+        pub const DEAD_LETTERS_PUBLISHED: &str = "eshop.dead_letter.replay.published";
         /// int: how many partitions a rebalance assigned or revoked.
         pub const CONSUMER_PARTITIONS: &str = "eshop.consumer.partitions";
         /// int: how many partition lanes a revoke stopped.
@@ -139,6 +143,8 @@ pub mod eshop {
             RETRY_ATTEMPT,
             RETRY_WAIT_MS,
             DEAD_LETTER_REASON,
+            DEAD_LETTERS_ASKED,
+            DEAD_LETTERS_PUBLISHED,
             CONSUMER_PARTITIONS,
             CONSUMER_LANES,
             SHUTDOWN_TIMEOUT_MS,
@@ -218,6 +224,9 @@ pub mod eshop {
         pub const CALL_RETRIED: &str = "eshop.call.retried";
         pub const RECORD_DEAD_LETTERED: &str = "eshop.record.dead_lettered";
         pub const DEAD_LETTER_SEND_FAILED: &str = "eshop.dead_letter.send_failed";
+        pub const DEAD_LETTER_WRITTEN: &str = "eshop.dead_letter.written";
+        pub const DEAD_LETTERS_REPLAYED: &str = "eshop.dead_letters.replayed";
+        pub const DEAD_LETTERS_REPLAY_FAILED: &str = "eshop.dead_letters.replay_failed";
         pub const CONSUMER_STARTED: &str = "eshop.consumer.started";
         pub const CONSUMER_RECEIVE_FAILED: &str = "eshop.consumer.receive_failed";
         pub const CONSUMER_FAILED: &str = "eshop.consumer.failed";
@@ -273,6 +282,9 @@ pub mod eshop {
             CALL_RETRIED,
             RECORD_DEAD_LETTERED,
             DEAD_LETTER_SEND_FAILED,
+            DEAD_LETTER_WRITTEN,
+            DEAD_LETTERS_REPLAYED,
+            DEAD_LETTERS_REPLAY_FAILED,
             CONSUMER_STARTED,
             CONSUMER_RECEIVE_FAILED,
             CONSUMER_FAILED,

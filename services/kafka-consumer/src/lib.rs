@@ -22,18 +22,20 @@
 //! | `handle` | one record: parse, wait for the payment's confirmation, email, retries |
 //! | `retry` | which answers are retried (all but 400 and 422), `Retry-After` |
 //! | `dead_letter` | the dead-letter topic |
+//! | `replay` | `POST /dead-letters/replay`: chosen dead letters published again, each at most once |
 
 mod consume;
 mod dead_letter;
 mod handle;
 mod lanes;
+mod replay;
 mod retry;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use api::problems;
-use axum::Router;
-use messaging::KafkaSettings;
+use api::{paths, problems};
+use axum::{Router, routing::post};
+use messaging::{KafkaSettings, replay::Replayer};
 use service_kit::{
     Readiness, ServerLimits,
     config::{ConfigError, DEFAULT_HTTP_CLIENT_TIMEOUT, HTTP_CLIENT_TIMEOUT_MS, Listen, env_millis, env_url},
@@ -98,8 +100,24 @@ impl Config {
     }
 }
 
-/// The consumer serves only its probes: `/readyz` turns ready once Kafka has
-/// assigned it partitions.
-pub fn app(readiness: Readiness, limits: ServerLimits) -> Router {
-    service_kit::service_router(Router::new(), readiness, limits, problems::TYPE_PREFIX)
+/// How long each step of a dead-letter replay waits for the broker.
+const REPLAY_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The replayer of this consumer group's dead letters. Every replica shares
+/// its transactional id, so two replays never both publish a letter.
+pub fn dead_letter_replayer(config: &Config) -> Arc<Replayer> {
+    Arc::new(Replayer::new(
+        &config.kafka,
+        format!("{}.dead-letter-replay", config.kafka.group_id),
+        REPLAY_STEP_TIMEOUT,
+    ))
+}
+
+/// The consumer serves its probes (`/readyz` turns ready once Kafka has
+/// assigned it partitions) and the operators' `POST /dead-letters/replay`.
+pub fn app(readiness: Readiness, limits: ServerLimits, replayer: Arc<Replayer>) -> Router {
+    let api = Router::new()
+        .route(paths::DEAD_LETTERS_REPLAY, post(replay::replay))
+        .with_state(replayer);
+    service_kit::service_router(api, readiness, limits, problems::TYPE_PREFIX)
 }

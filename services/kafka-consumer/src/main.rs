@@ -22,8 +22,12 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let probes = tokio::spawn(
-        ServiceApp::new(kafka_consumer::app(readiness, config.limits))
-            .serve(listener, shutdown.clone().cancelled_owned()),
+        ServiceApp::new(kafka_consumer::app(
+            readiness,
+            config.limits,
+            kafka_consumer::dead_letter_replayer(&config),
+        ))
+        .serve(listener, shutdown.clone().cancelled_owned()),
     );
     worker.run(shutdown).await?;
     probes.await??;

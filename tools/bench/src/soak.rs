@@ -405,7 +405,14 @@ mod tests {
         let problems = ["billing \"GET /payments\" has a parent (c1) that is not in the trace".to_owned()];
         let trace = |orphan: trace_model::SpanRecord| {
             // The load generator sends a context but exports no span.
-            let mut spans = vec![span("eshop", "GET /checkout", SpanKind::Server, "e1", Some("loadgen"), 10)];
+            let mut spans = vec![span(
+                "eshop",
+                "GET /checkout",
+                SpanKind::Server,
+                "e1",
+                Some("loadgen"),
+                10,
+            )];
             for (service, name) in [
                 ("inventory", "POST /reserve"),
                 ("billing", "POST /payment"),
