@@ -276,26 +276,20 @@ fn transport_error_type(err: &reqwest_middleware::Error) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        collections::HashMap,
-        net::SocketAddr,
-        sync::{Arc, Mutex},
-    };
+    use std::{collections::HashMap, net::SocketAddr};
 
     use axum::{Json, Router, extract::Path, http::StatusCode, routing::any};
     use opentelemetry::{
         Value,
         trace::{SpanKind, Status, TracerProvider as _},
     };
-    use opentelemetry_sdk::{
-        error::OTelSdkResult,
-        trace::{SdkTracerProvider, SpanData, SpanExporter},
-    };
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
     use tower::ServiceExt as _;
     use tracing::{Instrument as _, subscriber::DefaultGuard};
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
+    use crate::ended::Ended;
 
     #[test]
     fn credentials_in_a_url_are_redacted_in_url_full() {
@@ -305,17 +299,6 @@ mod tests {
         assert_eq!(full_url(&plain), "http://billing:8080/payment");
     }
     use crate::propagation::{DEFAULT_PROPAGATORS, propagator_from_spec};
-
-    /// Every span that ended, as the SDK would export it.
-    #[derive(Debug, Clone, Default)]
-    struct Ended(Arc<Mutex<Vec<SpanData>>>);
-
-    impl SpanExporter for Ended {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.lock().expect("not poisoned").extend(batch);
-            Ok(())
-        }
-    }
 
     impl Ended {
         fn client_spans(&self) -> Vec<SpanData> {

@@ -32,6 +32,8 @@
 
 pub mod baggage;
 pub mod client;
+#[cfg(test)]
+mod ended;
 mod hex;
 mod init;
 pub mod logs;

@@ -219,21 +219,11 @@ mod tests {
     #[test]
     fn a_link_to_another_trace_leaves_the_span_in_its_own() {
         use opentelemetry::trace::TracerProvider as _;
-        use opentelemetry_sdk::{
-            error::OTelSdkResult,
-            trace::{SdkTracerProvider, SpanData, SpanExporter},
-        };
-        use std::sync::{Arc, Mutex};
+        use opentelemetry_sdk::trace::SdkTracerProvider;
         use tracing_subscriber::layer::SubscriberExt as _;
 
-        #[derive(Debug, Clone, Default)]
-        struct Ended(Arc<Mutex<Vec<SpanData>>>);
-        impl SpanExporter for Ended {
-            async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-                self.0.lock().expect("not poisoned").extend(batch);
-                Ok(())
-            }
-        }
+        use crate::ended::Ended;
+
         opentelemetry::global::set_text_map_propagator(propagator_from_spec(DEFAULT_PROPAGATORS).expect("valid"));
         let ended = Ended::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(ended.clone()).build();
@@ -254,7 +244,7 @@ mod tests {
             drop(child);
             drop(root);
         });
-        let spans = ended.0.lock().expect("not poisoned").clone();
+        let spans = ended.spans();
         let child = spans
             .iter()
             .find(|span| span.name == "child")

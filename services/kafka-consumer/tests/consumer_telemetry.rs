@@ -5,12 +5,7 @@
 
 mod common;
 
-use rdkafka::{
-    Message as _,
-    message::{Header, Headers as _, OwnedHeaders},
-    producer::FutureRecord,
-    util::Timeout,
-};
+use rdkafka::{Message as _, message::Headers as _};
 use test_support::{SpanKind, Stack, WAIT};
 use trace_model::AttributeValue;
 
@@ -22,29 +17,18 @@ async fn a_dead_lettered_record_keeps_its_log_its_request_id_and_its_baggage() {
     let stack = Stack::start().await;
     let producer = common::producer(&stack);
     let traceparent = format!("00-{TRACE_ID}-{PRODUCER_SPAN}-01");
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "traceparent",
-            value: Some(traceparent.as_str()),
-        })
-        .insert(Header {
-            key: "x-request-id",
-            value: Some("req-poison"),
-        })
-        .insert(Header {
-            key: "baggage",
-            value: Some("synthetic_request=true"),
-        });
-    producer
-        .send(
-            FutureRecord::to("eshop-topic")
-                .key("poison-2")
-                .payload("this is not JSON")
-                .headers(headers),
-            Timeout::After(WAIT),
-        )
-        .await
-        .expect("the broker acknowledges");
+    common::send_with_headers(
+        &producer,
+        None,
+        "poison-2",
+        b"this is not JSON",
+        &[
+            ("traceparent", traceparent.as_str()),
+            ("x-request-id", "req-poison"),
+            ("baggage", "synthetic_request=true"),
+        ],
+    )
+    .await;
 
     // The dead-letter copy carries the request id and the baggage on.
     let dead = common::first_dead_letter(&stack, "test-dead-letter-telemetry").await;

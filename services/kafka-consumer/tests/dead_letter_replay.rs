@@ -3,14 +3,9 @@
 mod common;
 
 use api::paths;
-use common::{QUIET, assert_emailed_once, wait_for_consumer_span};
-use rdkafka::{
-    message::{Header, OwnedHeaders},
-    producer::FutureRecord,
-    util::Timeout,
-};
+use common::{QUIET, assert_emailed_once, wait_for_consumer_span, wait_for_span};
 use serde_json::{Value, json};
-use test_support::{SpanKind, SpanRecord, Stack, StackOptions, WAIT};
+use test_support::{SpanKind, SpanRecord, Stack, StackOptions};
 
 /// The PRODUCER span that "sent" the original record: the test writes its context itself.
 const ORIGINAL_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -45,44 +40,23 @@ async fn a_replayed_dead_letter_is_emailed_once_in_the_original_trace_and_never_
     common::charge(&stack, &event).await;
     let order = event.order_id.to_string();
     let traceparent = format!("00-{ORIGINAL_TRACE}-{ORIGINAL_SEND}-01");
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "traceparent",
-            value: Some(traceparent.as_str()),
-        })
-        .insert(Header {
-            key: "x-request-id",
-            value: Some("req-replay"),
-        });
     let payload = serde_json::to_vec(&event).expect("json");
-    common::producer(&stack)
-        .send(
-            FutureRecord::to("eshop-topic")
-                .partition(0)
-                .key(&order)
-                .payload(&payload)
-                .headers(headers),
-            Timeout::After(WAIT),
-        )
-        .await
-        .expect("the broker acknowledges");
+    common::send_with_headers(
+        &common::producer(&stack),
+        Some(0),
+        &order,
+        &payload,
+        &[("traceparent", traceparent.as_str()), ("x-request-id", "req-replay")],
+    )
+    .await;
 
-    let dead_letter_send = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            spans
-                .iter()
-                .find(|span| {
-                    span.trace_id == ORIGINAL_TRACE
-                        && span.kind == SpanKind::Producer
-                        && span.name == "send eshop-topic.dlq"
-                        && span.attribute("messaging.kafka.offset").is_some()
-                })
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    let dead_letter_send = wait_for_span(&stack, |span| {
+        span.trace_id == ORIGINAL_TRACE
+            && span.kind == SpanKind::Producer
+            && span.name == "send eshop-topic.dlq"
+            && span.attribute("messaging.kafka.offset").is_some()
+    })
+    .await;
     let partition: i64 = dead_letter_send
         .str_attribute("messaging.destination.partition.id")
         .expect("the dead letter's partition")
@@ -150,21 +124,10 @@ async fn a_replayed_dead_letter_is_emailed_once_in_the_original_trace_and_never_
         "linked to the dead letter's send: {:?}",
         consumer.links
     );
-    let replay_send = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            spans
-                .iter()
-                .find(|span| {
-                    span.service == "kafka-consumer"
-                        && span.kind == SpanKind::Producer
-                        && span.name == "send eshop-topic"
-                })
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
+    let replay_send = wait_for_span(&stack, |span| {
+        span.service == "kafka-consumer" && span.kind == SpanKind::Producer && span.name == "send eshop-topic"
+    })
+    .await;
     assert!(
         linked_to(&consumer, &replay_send.trace_id, &replay_send.span_id),
         "linked to the replay's send: {:?}",
@@ -175,21 +138,17 @@ async fn a_replayed_dead_letter_is_emailed_once_in_the_original_trace_and_never_
         "the replay's send links to the dead letter: {:?}",
         replay_send.links
     );
-    let email = stack
-        .receiver
-        .store()
-        .wait_for(WAIT, |spans| {
-            spans
-                .iter()
-                .find(|span| {
-                    span.service == "notification" && span.kind == SpanKind::Server && span.trace_id == ORIGINAL_TRACE
-                })
-                .cloned()
-        })
-        .await
-        .unwrap_or_else(|timed_out| panic!("{timed_out}"));
-    assert!(
-        email.parent_span_id.is_some(),
+    let email = wait_for_span(&stack, |span| {
+        span.service == "notification" && span.kind == SpanKind::Server && span.trace_id == ORIGINAL_TRACE
+    })
+    .await;
+    let email_call = wait_for_span(&stack, |span| {
+        Some(span.span_id.as_str()) == email.parent_span_id.as_deref()
+    })
+    .await;
+    assert_eq!(
+        email_call.parent_span_id.as_deref(),
+        Some(consumer.span_id.as_str()),
         "notification under the replayed consumer"
     );
 

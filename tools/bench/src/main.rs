@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 rate_and_duration(&mut args, "bench paired <checkouts per second, each stack> <seconds>")?;
             paired::print(rate, duration).await
         }
+        Some("idle-rss") => run_bench::idle_rss().await,
         Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,
         Some("kafka-round-trip") => {
             let rate: f64 = std::env::args()
@@ -76,7 +77,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench kafka-round-trip [RATE]"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench kafka-round-trip [RATE] | bench idle-rss"
             );
             Ok(ExitCode::from(2))
         }

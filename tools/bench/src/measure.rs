@@ -115,16 +115,47 @@ pub(crate) fn rss_mib(process: &ServiceProcess) -> f64 {
     process.pid().map_or(0.0, rss_mib_of)
 }
 
-pub(crate) fn rss_mib_of(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:")
-                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            })
+/// A process's resident memory in its two parts (`/proc/PID/status`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Memory {
+    /// `RssAnon`: heap, stacks, anonymous mappings.
+    pub(crate) anonymous_mib: f64,
+    /// `RssFile`: file-backed pages, the binary and its libraries.
+    pub(crate) file_mib: f64,
+}
+
+impl Memory {
+    pub(crate) fn resident(&self) -> f64 {
+        self.anonymous_mib + self.file_mib
+    }
+}
+
+pub(crate) fn memory(process: &ServiceProcess) -> Memory {
+    let Some(status) = process
+        .pid()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+    else {
+        return Memory::default();
+    };
+    Memory {
+        anonymous_mib: status_mib(&status, "RssAnon:"),
+        file_mib: status_mib(&status, "RssFile:"),
+    }
+}
+
+/// A `kB` line of `/proc/PID/status`, in MiB.
+fn status_mib(status: &str, field: &str) -> f64 {
+    status
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+pub(crate) fn rss_mib_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(0.0, |status| status_mib(&status, "VmRSS:"))
 }
 
 /// CPU milliseconds per checkout by process between two [`cpu_times`] readings.

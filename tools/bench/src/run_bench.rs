@@ -359,3 +359,17 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     println!("\n(JSON: target/bench/report.json)");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bench idle-rss`: each service's resident memory once the traced stack
+/// has started and settled, the figure `make bench` holds to 20 MB.
+pub(crate) async fn idle_rss() -> anyhow::Result<ExitCode> {
+    let stack = measure::stack(true).await;
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let mut within = true;
+    for process in measure::processes(&stack) {
+        let mib = measure::rss_mib(process);
+        within &= mib * 1.048_576 < 20.0;
+        println!("{}: {mib:.1} MiB idle", process.name);
+    }
+    Ok(if within { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer as _, StreamConsumer},
-    message::OwnedMessage,
+    message::{Header, OwnedHeaders, OwnedMessage},
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
 };
@@ -186,17 +186,45 @@ pub(crate) async fn wait_for_consumed(stack: &Stack, key: &str) -> SpanRecord {
 
 /// Waits for a CONSUMER span that `wanted` picks.
 pub(crate) async fn wait_for_consumer_span(stack: &Stack, wanted: impl Fn(&SpanRecord) -> bool) -> SpanRecord {
+    wait_for_span(stack, |span| span.kind == SpanKind::Consumer && wanted(span)).await
+}
+
+/// Waits for a span, of any process, that `wanted` picks.
+pub(crate) async fn wait_for_span(stack: &Stack, wanted: impl Fn(&SpanRecord) -> bool) -> SpanRecord {
     stack
         .receiver
         .store()
-        .wait_for(WAIT, |spans| {
-            spans
-                .iter()
-                .find(|span| span.kind == SpanKind::Consumer && wanted(span))
-                .cloned()
-        })
+        .wait_for(WAIT, |spans| spans.iter().find(|span| wanted(span)).cloned())
         .await
         .unwrap_or_else(|timed_out| panic!("{timed_out}"))
+}
+
+/// Writes a record with `headers` (key, value) to eshop-topic: to
+/// `partition` when given, else where its key hashes to.
+pub(crate) async fn send_with_headers(
+    producer: &FutureProducer,
+    partition: Option<i32>,
+    key: &str,
+    payload: &[u8],
+    headers: &[(&str, &str)],
+) {
+    let headers = headers.iter().fold(OwnedHeaders::new(), |all, (key, value)| {
+        all.insert(Header {
+            key,
+            value: Some(*value),
+        })
+    });
+    let mut record = FutureRecord::to("eshop-topic")
+        .key(key)
+        .payload(payload)
+        .headers(headers);
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    producer
+        .send(record, Timeout::After(WAIT))
+        .await
+        .expect("the broker acknowledges");
 }
 
 /// Writes `payload` under `key` to `partition` of eshop-topic, so that a test
