@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn steps_back_and_forth_are_no_growth_and_a_creep_is() {
         assert!(growth(&STEPS).abs() < TOLERANCE, "{}", growth(&STEPS));
-        let creep: Vec<f64> = (0..17).map(|minute| 11.8 * (1.0 + 0.006 * f64::from(minute))).collect();
+        let creep: Vec<f64> = (0..17).map(|minute| 11.8 * (1.0 + 0.01 * f64::from(minute))).collect();
         assert!(growth(&creep) > TOLERANCE, "{}", growth(&creep));
         assert_eq!(growth(&[1.0, 2.0]), f64::INFINITY, "too few samples to judge");
     }
