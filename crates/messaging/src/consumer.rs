@@ -82,7 +82,11 @@ where
     M::Headers: Headers,
 {
     let topic = message.topic();
-    let key = message.key().and_then(|key| std::str::from_utf8(key).ok());
+    // Whoever wrote the record chose the key: capped like a copied header.
+    let key = message
+        .key()
+        .and_then(|key| std::str::from_utf8(key).ok())
+        .map(|key| telemetry::untrusted::capped(key, telemetry::untrusted::MAX_COPIED_HEADER));
     let span = tracing::info_span!(
         "kafka process",
         otel.name = format!("process {topic}"),

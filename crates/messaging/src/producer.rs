@@ -133,7 +133,8 @@ impl SendSpan {
             messaging.operation.type = "send",
             messaging.operation.name = "send",
             messaging.destination.name = topic,
-            messaging.kafka.message.key = key,
+            // A key may come from a record (a dead letter's, replayed): capped like a copied header.
+            messaging.kafka.message.key = telemetry::untrusted::capped(key, telemetry::untrusted::MAX_COPIED_HEADER),
             messaging.destination.partition.id = Empty,
             messaging.kafka.offset = Empty,
             server.address = broker.address.as_str(),
