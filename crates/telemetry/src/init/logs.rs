@@ -1,14 +1,13 @@
 //! The log signal: the OTLP log exporter and provider, and the filters of the stdout and OTLP log layers.
 
-use opentelemetry_otlp::{LogExporter, WithHttpConfig as _};
-use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider};
-use tracing_subscriber::{EnvFilter, filter::Directive};
-
 use super::{
     TelemetryError,
+    log_filter::LogFilter,
     otlp::{self, Protocol},
 };
 use crate::tls::Signal;
+use opentelemetry_otlp::{LogExporter, WithHttpConfig as _};
+use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider};
 
 /// The logs-only form of `OTEL_EXPORTER_OTLP_PROTOCOL`, which it overrides.
 const OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL";
@@ -50,10 +49,10 @@ pub(super) fn logger_provider(resource: Resource) -> Result<SdkLoggerProvider, T
 }
 
 /// `RUST_LOG`'s filter for log lines, `info` when unset.
-pub(super) fn filter() -> Result<EnvFilter, TelemetryError> {
+pub(super) fn filter() -> Result<LogFilter, TelemetryError> {
     Ok(match std::env::var(RUST_LOG) {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::new("info"),
+        Ok(spec) if !spec.trim().is_empty() => LogFilter::parse(&spec)?,
+        _ => LogFilter::parse("info")?,
     })
 }
 
@@ -61,7 +60,6 @@ pub(super) fn filter() -> Result<EnvFilter, TelemetryError> {
 /// events (targets `opentelemetry*`, matched as a prefix): a warning that
 /// records are being dropped must not become one more record in the queue
 /// that is full; it still reaches stdout.
-pub(super) fn otlp_filter() -> Result<EnvFilter, TelemetryError> {
-    let sdk_off: Directive = "opentelemetry=off".parse()?;
-    Ok(filter()?.add_directive(sdk_off))
+pub(super) fn otlp_filter() -> Result<LogFilter, TelemetryError> {
+    Ok(filter()?.without("opentelemetry")?)
 }

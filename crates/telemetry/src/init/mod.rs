@@ -2,7 +2,8 @@
 //!
 //! One module per signal, each with the one function that builds its exporter:
 //! [`traces`], [`metrics`], [`logs`]; [`resource`] names the service and
-//! [`otlp`] reads the protocol. [`subscriber`] puts the layers together.
+//! [`otlp`] reads the protocol. [`subscriber`] puts the layers together,
+//! with [`log_filter`] reading `RUST_LOG`.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use opentelemetry_sdk::{logs::SdkLoggerProvider, metrics::SdkMeterProvider, trac
 
 use crate::{propagation, sampler};
 
+mod log_filter;
 mod logs;
 mod metrics;
 mod otlp;
