@@ -66,6 +66,10 @@ fi
 export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}"
 export OTEL_BLRP_SCHEDULE_DELAY="${OTEL_BLRP_SCHEDULE_DELAY:-500}"
 export OTEL_METRIC_EXPORT_INTERVAL="${OTEL_METRIC_EXPORT_INTERVAL:-10000}"
+# No mesh here, so callers may send either format (docs/trace.md shows a
+# `traceparent` and a `b3` curl): accept and send both. The SDK's default,
+# `tracecontext,baggage`, is what the Kubernetes manifests name.
+export OTEL_PROPAGATORS="${OTEL_PROPAGATORS:-b3multi,tracecontext,baggage}"
 
 if listening "127.0.0.1:$BROKER_PORT"; then
   echo "port $BROKER_PORT is taken: set BROKER_PORT to run the embedded broker elsewhere" >&2

@@ -298,7 +298,7 @@ mod tests {
         let plain = reqwest::Url::parse("http://billing:8080/payment").expect("url");
         assert_eq!(full_url(&plain), "http://billing:8080/payment");
     }
-    use crate::propagation::{DEFAULT_PROPAGATORS, propagator_from_spec};
+    use crate::propagation::{W3C_AND_B3_PROPAGATORS, propagator_from_spec};
 
     impl Ended {
         fn client_spans(&self) -> Vec<SpanData> {
@@ -324,9 +324,9 @@ mod tests {
             .map(|kv| &kv.value)
     }
 
-    /// This thread's spans go to the SDK, and the global propagator is the suite's default.
+    /// This thread's spans go to the SDK, and the global propagator writes W3C and B3.
     fn traced() -> (Ended, DefaultGuard) {
-        opentelemetry::global::set_text_map_propagator(propagator_from_spec(DEFAULT_PROPAGATORS).expect("valid"));
+        opentelemetry::global::set_text_map_propagator(propagator_from_spec(W3C_AND_B3_PROPAGATORS).expect("valid"));
         let ended = Ended::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(ended.clone()).build();
         let subscriber = tracing_subscriber::registry()

@@ -44,6 +44,11 @@ async fn run_child(mode: &str, envs: &[(&str, String)]) -> String {
     let output = command
         .args(["--exact", "child", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD, mode)
+        // B3 in and out is what these children check; a case may narrow it.
+        .env(
+            telemetry::propagation::OTEL_PROPAGATORS,
+            telemetry::propagation::W3C_AND_B3_PROPAGATORS,
+        )
         .envs(envs.iter().map(|(key, value)| (*key, value)))
         .stdin(Stdio::null())
         .output()

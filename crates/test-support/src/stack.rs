@@ -74,6 +74,9 @@ impl Stack {
             ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), broker.bootstrap_servers()),
             ("NOTIFY_MAX_BACKOFF_MS".to_owned(), "500".to_owned()),
             ("RUST_LOG".to_owned(), "info".to_owned()),
+            // As `make run` (telemetry's W3C_AND_B3_PROPAGATORS): callers
+            // may speak W3C or B3, and the B3 tests do.
+            ("OTEL_PROPAGATORS".to_owned(), "b3multi,tracecontext,baggage".to_owned()),
         ];
         env.extend(options.env);
 
