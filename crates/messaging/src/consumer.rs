@@ -142,3 +142,69 @@ fn continue_trace(span: &Span, carrier: &dyn Extractor) {
         request_id::remember(span, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use rdkafka::{Timestamp, message::OwnedMessage};
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::{Layer, layer::SubscriberExt as _};
+
+    use super::*;
+    use crate::producer::SendSpan;
+
+    const KEY_FIELD: &str = "messaging.kafka.message.key";
+
+    /// Keeps the key each new span was opened with, as the trace layer reads it.
+    #[derive(Clone, Default)]
+    struct Keys(Arc<Mutex<Vec<String>>>);
+
+    impl Visit for Keys {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == KEY_FIELD {
+                self.0.lock().expect("not poisoned").push(value.to_owned());
+            }
+        }
+
+        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for Keys {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            attrs.record(&mut self.clone());
+        }
+    }
+
+    /// Whoever wrote a record chose its key: a 10,000-byte key reaches
+    /// neither span whole, consumed or sent again (a replayed dead letter).
+    #[test]
+    fn a_record_key_is_capped_in_the_consumer_and_the_producer_span() {
+        let keys = Keys::default();
+        let broker = Broker::parse("127.0.0.1:9092");
+        let key = "k".repeat(10_000);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(keys.clone()), || {
+            let message = OwnedMessage::new(
+                Some(b"{}".to_vec()),
+                Some(key.clone().into_bytes()),
+                "eshop-topic".to_owned(),
+                Timestamp::NotAvailable,
+                0,
+                0,
+                None,
+            );
+            drop(consumer_span(&message, "eshop-demo-app", &broker));
+            drop(SendSpan::open("eshop-topic", &key, &broker));
+        });
+        let seen = keys.0.lock().expect("not poisoned").clone();
+        assert_eq!(
+            seen.iter().map(String::len).collect::<Vec<_>>(),
+            [telemetry::untrusted::MAX_COPIED_HEADER; 2]
+        );
+    }
+}
