@@ -2,7 +2,7 @@
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     sync::{Arc, Mutex, PoisonError},
 };
@@ -50,6 +50,8 @@ pub fn binary_path(name: &str) -> PathBuf {
 pub struct ServiceProcess {
     pub name: String,
     pub addr: SocketAddr,
+    /// The binary, started again by [`ServiceProcess::restart`].
+    path: PathBuf,
     envs: Vec<(String, String)>,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
@@ -59,18 +61,26 @@ impl ServiceProcess {
     /// Starts binary `name` on `127.0.0.1` and a free port, with JSON logs and
     /// these variables, and waits for its `listening` log line.
     pub async fn start(name: &str, envs: &[(String, String)]) -> Self {
-        Self::spawn(name, with_defaults(envs), Reading::Everything).await
+        Self::spawn(&binary_path(name), name, with_defaults(envs), Reading::Everything).await
+    }
+
+    /// Like [`ServiceProcess::start`], with the binary `name` from `dir`
+    /// rather than from beside the running executable (another build, for
+    /// `bench ab`).
+    pub async fn start_from(dir: &Path, name: &str, envs: &[(String, String)]) -> Self {
+        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        Self::spawn(&path, name, with_defaults(envs), Reading::Everything).await
     }
 
     /// Like [`ServiceProcess::start`], but stdout is no longer read once the
     /// service reports `listening`: the pipe fills, as when whatever reads a
     /// container's output falls behind. Its later lines are not collected.
     pub async fn start_with_stdout_unread(name: &str, envs: &[(String, String)]) -> Self {
-        Self::spawn(name, with_defaults(envs), Reading::UntilListening).await
+        Self::spawn(&binary_path(name), name, with_defaults(envs), Reading::UntilListening).await
     }
 
-    async fn spawn(name: &str, envs: Vec<(String, String)>, reading: Reading) -> Self {
-        let mut command = Command::new(binary_path(name));
+    async fn spawn(path: &Path, name: &str, envs: Vec<(String, String)>, reading: Reading) -> Self {
+        let mut command = Command::new(path);
         for (key, _) in std::env::vars() {
             if SCRUBBED_PREFIXES.iter().any(|prefix| key.starts_with(prefix)) || SCRUBBED.contains(&key.as_str()) {
                 command.env_remove(key);
@@ -106,6 +116,7 @@ impl ServiceProcess {
         Self {
             name: name.to_owned(),
             addr,
+            path: path.to_path_buf(),
             envs,
             child,
             logs,
@@ -183,7 +194,7 @@ impl ServiceProcess {
         let mut envs = self.envs.clone();
         envs.push(("PORT".to_owned(), self.addr.port().to_string()));
         let logs = self.logs();
-        *self = Self::spawn(&self.name.clone(), envs, Reading::Everything).await;
+        *self = Self::spawn(&self.path.clone(), &self.name.clone(), envs, Reading::Everything).await;
         self.logs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -29,6 +29,9 @@ pub struct StackOptions {
     pub proxy_eshop_billing: bool,
     /// Where the broker keeps its data, to survive a restart; in memory when `None`.
     pub broker_storage: Option<std::path::PathBuf>,
+    /// Where the service binaries are: beside the running executable when
+    /// `None`, another build's directory to compare two builds (`bench ab`).
+    pub binaries: Option<std::path::PathBuf>,
 }
 
 /// A running suite; everything stops when it is dropped.
@@ -49,6 +52,14 @@ pub struct Stack {
     /// What kafka-consumer was started with, for starting another.
     consumer_env: Vec<(String, String)>,
     pub client: reqwest::Client,
+}
+
+/// A service of the stack, from `binaries` or from beside the running executable.
+async fn start_service(binaries: Option<&std::path::Path>, name: &str, env: &[(String, String)]) -> ServiceProcess {
+    match binaries {
+        Some(dir) => ServiceProcess::start_from(dir, name, env).await,
+        None => ServiceProcess::start(name, env).await,
+    }
 }
 
 impl Stack {
@@ -80,11 +91,12 @@ impl Stack {
         ];
         env.extend(options.env);
 
+        let binaries = options.binaries.as_deref();
         let (inventory, billing, delivery, notification) = tokio::join!(
-            ServiceProcess::start("inventory", &env),
-            ServiceProcess::start("billing", &env),
-            ServiceProcess::start("delivery", &env),
-            ServiceProcess::start("notification", &env),
+            start_service(binaries, "inventory", &env),
+            start_service(binaries, "billing", &env),
+            start_service(binaries, "delivery", &env),
+            start_service(binaries, "notification", &env),
         );
         let eshop_billing = if options.proxy_eshop_billing {
             Some(FlakyProxy::start(&billing.url("")).await)
@@ -125,8 +137,8 @@ impl Stack {
         ]);
         consumer_env.extend(options.consumer_env);
         let (eshop, consumer) = tokio::join!(
-            ServiceProcess::start("eshop", &eshop_env),
-            ServiceProcess::start("kafka-consumer", &consumer_env),
+            start_service(binaries, "eshop", &eshop_env),
+            start_service(binaries, "kafka-consumer", &consumer_env),
         );
         let stack = Self {
             receiver,

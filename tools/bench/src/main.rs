@@ -60,6 +60,20 @@ async fn main() -> anyhow::Result<ExitCode> {
                 rate_and_duration(&mut args, "bench paired <checkouts per second, each stack> <seconds>")?;
             paired::print(rate, duration).await
         }
+        Some("ab") => {
+            let mut args = std::env::args().skip(2);
+            let usage =
+                "bench ab <checkouts per second, each stack> <seconds> <rounds> <dir A[:K=V,...]> <dir B[:K=V,...]>";
+            let (rate, duration) = rate_and_duration(&mut args, usage)?;
+            let rounds: usize = args
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("usage: {usage}"))?;
+            let (Some(a), Some(b)) = (args.next(), args.next()) else {
+                anyhow::bail!("usage: {usage}");
+            };
+            paired::ab(rate, duration, rounds, &a, &b).await
+        }
         Some("idle-rss") => run_bench::idle_rss().await,
         Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,
         Some("kafka-round-trip") => {
@@ -77,7 +91,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench kafka-round-trip [RATE] | bench idle-rss"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench ab RATE SECONDS ROUNDS DIR_A[:K=V,..] DIR_B[:K=V,..] | bench kafka-round-trip [RATE] | bench idle-rss"
             );
             Ok(ExitCode::from(2))
         }
