@@ -34,6 +34,11 @@ pub(crate) struct BenchReport {
     pub(crate) traced_median_rps: f64,
     pub(crate) untraced_median_rps: f64,
     pub(crate) traced_over_untraced: f64,
+    /// Saturation rounds with a tenth of the traces sampled at the root.
+    pub(crate) sampled_tenth_rps: Vec<f64>,
+    pub(crate) sampled_tenth_over_untraced: f64,
+    /// The six services' untraced over 10%-sampled CPU per checkout at saturation (medians).
+    pub(crate) sampled_tenth_cpu_ratio: f64,
     /// Whole checkouts (emailed) per second, load start to the consumer's last commit.
     pub(crate) traced_emailed_rps: Vec<f64>,
     pub(crate) untraced_emailed_rps: Vec<f64>,
@@ -107,6 +112,21 @@ pub(crate) fn print_table(r: &BenchReport) {
         "| 1. ratio on/off, answered | {:.3} | >= 0.90: {} |",
         r.traced_over_untraced,
         verdict(r.traced_over_untraced >= 0.90)
+    );
+    println!(
+        "| 1. saturation, 10% sampled (parentbased_traceidratio 0.1): answered | {:.1} checkouts/s median ({}) | |",
+        measure::median(&r.sampled_tenth_rps),
+        list(&r.sampled_tenth_rps)
+    );
+    println!(
+        "| 1. ratio 10% sampled / off, answered | {:.3} | >= 0.97: {} |",
+        r.sampled_tenth_over_untraced,
+        verdict(r.sampled_tenth_over_untraced >= 0.97)
+    );
+    println!(
+        "| 1. ratio 10% sampled / off by CPU: the six services' untraced / sampled CPU per checkout at saturation | {:.3} | >= 0.97: {} |",
+        r.sampled_tenth_cpu_ratio,
+        verdict(r.sampled_tenth_cpu_ratio >= 0.97)
     );
     println!(
         "| 1. emailed (load start to the consumer's last commit), tracing on / off | {:.1} ({}) / {:.1} ({}) checkouts/s | |",

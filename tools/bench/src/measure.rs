@@ -20,15 +20,23 @@ pub(crate) const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [
     ("OTEL_METRIC_EXPORT_INTERVAL", "60000"),
 ];
 
+/// The propagators the Kubernetes manifests deploy (the specification's
+/// default), in place of test-support's W3C and B3 for callers of either kind.
+pub(crate) const DEPLOYED_PROPAGATORS: (&str, &str) = ("OTEL_PROPAGATORS", "tracecontext,baggage");
+
 /// Settings that change the figures, set here on purpose and printed with them.
-pub(crate) const SETTINGS: [(&str, &str); 9] = [
+pub(crate) const SETTINGS: [(&str, &str); 10] = [
     (
         "OTEL_BSP_SCHEDULE_DELAY / OTEL_BLRP_SCHEDULE_DELAY / OTEL_METRIC_EXPORT_INTERVAL",
         "5000 / 1000 / 60000 ms (SDK defaults; runs before 2026-11-21 16:00 UTC kept test-support's 100 / 100 / 500)",
     ),
     ("OTEL_BSP_MAX_QUEUE_SIZE", "2048 (SDK default)"),
     ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512 (SDK default)"),
-    ("sampling", "100% (parent-based always-on)"),
+    ("sampling", "100% (parent-based always-on); one round at 10%"),
+    (
+        "OTEL_PROPAGATORS",
+        "tracecontext,baggage (the specification's default, as Kubernetes deploys; runs before 2026-12-02 20:00 UTC also injected and extracted B3 multi)",
+    ),
     (
         "broker",
         "Apache Kafka 4.4.0, KRaft, one node (scripts/kafka-broker.sh, k8s/base/kafka/kraft.env)",
@@ -93,6 +101,7 @@ pub(crate) fn stack_env(tracing: bool) -> Vec<(String, String)> {
     // deployments keep, in place of test-support's quick ones (spans and log
     // records every 100 ms, metrics every 500 ms, so that tests need not wait).
     env.extend(SDK_EXPORT_SCHEDULES.map(|(key, value)| (key.to_owned(), value.to_owned())));
+    env.push((DEPLOYED_PROPAGATORS.0.to_owned(), DEPLOYED_PROPAGATORS.1.to_owned()));
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }
