@@ -32,6 +32,7 @@ const PADDED_TRACE: &str = "000000000000000064fe8b2a57d3eff7";
 const OTHER_TRACE: &str = "a0f198ee56343ba864fe8b2a57d3eff7";
 const FAIL_TRACE: &str = "b0f198ee56343ba864fe8b2a57d3eff7";
 const HOSTILE_TRACE: &str = "c0f198ee56343ba864fe8b2a57d3eff7";
+const LONG_PATH_TRACE: &str = "d0f198ee56343ba864fe8b2a57d3eff7";
 
 /// Runs this executable's `child` test with `envs`; returns its stdout, failing with its output if it failed.
 async fn run_child(mode: &str, envs: &[(&str, String)]) -> String {
@@ -97,6 +98,7 @@ async fn b3_and_http_conventions_in_and_out() {
                 OTHER_TRACE,
                 FAIL_TRACE,
                 HOSTILE_TRACE,
+                LONG_PATH_TRACE,
             ]
             .iter()
             .all(|trace| spans.iter().filter(|span| span.trace_id == *trace).count() >= 2)
@@ -149,6 +151,14 @@ async fn b3_and_http_conventions_in_and_out() {
         "{} characters",
         query.len()
     );
+    let long_path = find(LONG_PATH_TRACE, SpanKind::Server);
+    let path = long_path.str_attribute("url.path").expect("url.path");
+    assert!(
+        path.len() <= 512 && path.starts_with("/call/ppp"),
+        "{} characters",
+        path.len()
+    );
+    assert_eq!(long_path.str_attribute("http.route"), Some("/call/{*rest}"));
     let client = find(OTHER_TRACE, SpanKind::Client);
     assert_eq!(client.name, "HTTP /echo");
     assert_eq!(client.str_attribute("http.request.method"), Some("_OTHER"));
@@ -276,6 +286,7 @@ async fn child() {
     let front = serve(
         Router::new()
             .route("/call", any(call))
+            .route("/call/{*rest}", any(call))
             .route("/fail", any(call))
             .with_state(format!("http://{echo}"))
             .layer(middleware::from_fn(telemetry::server::trace_request)),
@@ -370,6 +381,31 @@ async fn child() {
     let forwarded = one(&seen, "tracestate").expect("the tracestate goes downstream");
     assert_eq!(forwarded.split(',').count(), 32, "{forwarded}");
     assert!(forwarded.starts_with("k0=v0,k1=v1,"), "{forwarded}");
+
+    // A 60 KB path, and a 15 KB tracestate (under the 16 KiB header limit):
+    // 32 valid members of about 450 characters, each followed by a short
+    // one. The first 32 members are kept, then the long ones go first (W3C
+    // Trace Context, "Tracestate Limits"), so the 16 short ones go on.
+    let traceparent = format!("00-{LONG_PATH_TRACE}-{SPAN}-01");
+    let tracestate = (0..32)
+        .flat_map(|n| {
+            [
+                format!("l{n}{}={}", "k".repeat(200), "v".repeat(250)),
+                format!("s{n}=1"),
+            ]
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(tracestate.len() > 14_000, "{}", tracestate.len());
+    let seen = send(
+        Method::GET,
+        &format!("/call/{}", "p".repeat(60_000)),
+        &[("traceparent", &traceparent), ("tracestate", &tracestate)],
+    )
+    .await;
+    let forwarded = one(&seen, "tracestate").expect("the short members go downstream");
+    let short: Vec<String> = (0..16).map(|n| format!("s{n}=1")).collect();
+    assert_eq!(forwarded, short.join(","));
 
     // A call answered 503.
     let traceparent = format!("00-{FAIL_TRACE}-{SPAN}-01");

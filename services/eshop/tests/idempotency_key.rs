@@ -148,3 +148,54 @@ async fn an_order_refused_by_validation_takes_no_key() {
     let placed = post(&stack, Some("\"fixed-later\""), &corrected).await;
     assert_eq!(placed.status(), 200, "{:?}", placed.text().await);
 }
+
+/// The table is as small as it gets (two keys) and both are taken by
+/// checkouts still running: a third key is refused and takes nothing, and
+/// the first client's retry is told to wait rather than charged again.
+#[tokio::test]
+async fn a_key_in_flight_is_never_evicted_by_new_keys() {
+    let stack = Stack::start_with(StackOptions {
+        proxy_eshop_billing: true,
+        env: vec![("IDEMPOTENCY_KEYS_MAX".to_owned(), "2".to_owned())],
+        ..StackOptions::default()
+    })
+    .await;
+    let billing = stack.eshop_billing.as_ref().expect("a proxy");
+    let order = json!({ "email": "jane.doe@example.com", "items": [{ "sku": "BOOK-RUST", "quantity": 1 }] });
+    billing.set(Fault::AnswerLate(Duration::from_millis(1_500)), &["/payment"]);
+    let in_flight = |key: &'static str| {
+        let request = stack
+            .client
+            .post(stack.eshop.url("/checkout"))
+            .header(KEY, key)
+            .json(&order);
+        tokio::spawn(async move { request.send().await })
+    };
+    let first = in_flight("\"first\"");
+    billing.wait_for_answers(1).await;
+    let second = in_flight("\"second\"");
+    billing.wait_for_answers(2).await;
+
+    // Both keys are in flight: a new one would have to evict one of them.
+    let third = post(&stack, Some("\"third\""), &order).await;
+    assert_eq!(third.status(), 503);
+    assert!(third.headers().get("retry-after").is_some(), "{:?}", third.headers());
+    let problem: Value = third.json().await.expect("problem+json");
+    assert_eq!(problem["type"], "urn:eshop:problem:idempotency-keys-busy", "{problem}");
+    // The first client retries while its checkout still runs.
+    let retry = post(&stack, Some("\"first\""), &order).await;
+    assert_eq!(retry.status(), 409, "the key was kept while its checkout ran");
+
+    let first = first.await.expect("task").expect("eshop answers");
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("JSON");
+    assert_eq!(second.await.expect("task").expect("eshop answers").status(), 200);
+    let replayed = post(&stack, Some("\"first\""), &order).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(replayed.json::<Value>().await.expect("JSON"), first);
+
+    // Two checkouts, two charges: the refused third and the retries took none.
+    let payments = stack.json(&stack.billing, "/payments").await;
+    assert_eq!(payments.as_array().map(Vec::len), Some(2), "{payments}");
+    assert_eq!(billing.answers().len(), 2, "billing was asked twice");
+}
