@@ -32,6 +32,9 @@ pub(crate) async fn run(rate: f64, duration: Duration, extra: &[(String, String)
         measure::quantile(&mut hops, 0.5),
         measure::quantile(&mut hops, 0.99)
     );
+    for (part, p50, p99) in measure::kafka_hop_parts_quantiles(traces.values()) {
+        println!("Kafka hop part, {part}: p50 {p50:.1} ms, p99 {p99:.1} ms");
+    }
     // Shut the services down so that their processors report their totals.
     drop(traces);
     let mut stack = stack;

@@ -325,6 +325,32 @@ pub(crate) fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
     ])
 }
 
+/// The names of the Kafka hop's three parts, in [`kafka_hop_parts_ms`]'s order.
+pub(crate) const KAFKA_HOP_PARTS: [&str; 3] = [
+    "acknowledgement wait (PRODUCER span)",
+    "acknowledged -> consumer starts",
+    "consumer handling (CONSUMER span)",
+];
+
+/// Each part of the hop over `traces`: its name, p50 and p99 in milliseconds.
+pub(crate) fn kafka_hop_parts_quantiles<'a>(
+    traces: impl Iterator<Item = &'a Vec<SpanRecord>>,
+) -> Vec<(String, f64, f64)> {
+    let parts: Vec<[f64; 3]> = traces.filter_map(|trace| kafka_hop_parts_ms(trace)).collect();
+    KAFKA_HOP_PARTS
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let mut values: Vec<f64> = parts.iter().map(|part| part[i]).collect();
+            (
+                (*label).to_owned(),
+                quantile(&mut values, 0.5),
+                quantile(&mut values, 0.99),
+            )
+        })
+        .collect()
+}
+
 /// The `q` quantile of `values` (sorted in place), nearest rank.
 pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {

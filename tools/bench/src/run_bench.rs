@@ -298,26 +298,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         .collect();
     let mut hops: Vec<f64> = timed_hops.iter().map(|(_, ms)| *ms).collect();
     let kafka_hop_first_last_ms = measure::kafka_hop_first_and_last(&timed_hops, HOP_WINDOW);
-    let parts: Vec<[f64; 3]> = traces
-        .values()
-        .filter_map(|trace| measure::kafka_hop_parts_ms(trace))
-        .collect();
-    let kafka_hop_parts_ms = [
-        "acknowledgement wait (PRODUCER span)",
-        "acknowledged -> consumer starts",
-        "consumer handling (CONSUMER span)",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, label)| {
-        let mut values: Vec<f64> = parts.iter().map(|part| part[i]).collect();
-        (
-            (*label).to_owned(),
-            measure::quantile(&mut values, 0.5),
-            measure::quantile(&mut values, 0.99),
-        )
-    })
-    .collect();
+    let kafka_hop_parts_ms = measure::kafka_hop_parts_quantiles(traces.values());
 
     let report = BenchReport {
         machine: measure::machine(),
