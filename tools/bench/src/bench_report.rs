@@ -63,6 +63,10 @@ pub(crate) struct BenchReport {
     /// An SDK span built and exported with no tracing layer, in a process of its own.
     pub(crate) bare_span_cpu_us: f64,
     pub(crate) span_cpu_over_bare: f64,
+    /// One HTTP hop bare and instrumented by hand on the SDK, no tracing layer.
+    pub(crate) hop_baseline: crate::bare_hop::HopCpu,
+    /// The suite's tracing CPU per hop (two spans) over that instrumentation's.
+    pub(crate) hop_tracing_over_sdk_instrumentation: f64,
     /// One record at a time on a broker of its own, no services: p50 and p99 ms.
     pub(crate) kafka_bare_round_trip_ms: (f64, f64),
     /// The same while other records go to the topic at the half-saturation rate.
@@ -187,6 +191,17 @@ pub(crate) fn print_table(r: &BenchReport) {
     println!(
         "| 2. side-by-side per-span CPU / bare SDK span | {:.2} | |",
         r.span_cpu_over_bare_side_by_side
+    );
+    println!(
+        "| 2. one HTTP hop instrumented by hand on the SDK (CLIENT and SERVER span, W3C, two duration histograms, OTLP export; no tracing layer): CPU per hop, instrumented / bare | {:.1} / {:.1} µs, instrumentation {:.1} µs | |",
+        r.hop_baseline.instrumented_us,
+        r.hop_baseline.bare_us,
+        r.hop_baseline.instrumentation_us()
+    );
+    println!(
+        "| 2. the suite's tracing CPU per hop (2 x per-span CPU) / that instrumentation | {:.2} | <= 1.3: {} |",
+        r.hop_tracing_over_sdk_instrumentation,
+        verdict(r.hop_tracing_over_sdk_instrumentation <= 1.3)
     );
     let h = &r.half_load;
     println!(

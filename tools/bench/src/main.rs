@@ -17,6 +17,7 @@
 //! Both start their own broker and services (test-support's Stack) and an
 //! in-process OTLP receiver that counts what arrives.
 
+mod bare_hop;
 mod bare_span;
 mod bench_report;
 mod drain;
@@ -44,6 +45,24 @@ async fn main() -> anyhow::Result<ExitCode> {
                 anyhow::bail!("usage: bench bare-spans <OTLP endpoint> <count>");
             };
             bare_span::child(endpoint, count).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("bare-hops") => {
+            let mut args = std::env::args().skip(2);
+            let (Some(endpoint), Some(seconds)) = (args.next(), args.next().and_then(|n| n.parse().ok())) else {
+                anyhow::bail!("usage: bench bare-hops <OTLP endpoint> <seconds>");
+            };
+            bare_hop::child(endpoint, seconds).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("hop-baseline") => {
+            let hop = bare_hop::cpu_per_hop(12.0).await?;
+            println!(
+                "one HTTP hop, 5,000 a second, six turns of 2 s each way (medians): {:.1} µs CPU bare, {:.1} µs instrumented by hand on the SDK (instrumentation {:.1} µs)",
+                hop.bare_us,
+                hop.instrumented_us,
+                hop.instrumentation_us()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some("half-load") => {
@@ -91,7 +110,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench ab RATE SECONDS ROUNDS DIR_A[:K=V,..] DIR_B[:K=V,..] | bench kafka-round-trip [RATE] | bench idle-rss"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench ab RATE SECONDS ROUNDS DIR_A[:K=V,..] DIR_B[:K=V,..] | bench kafka-round-trip [RATE] | bench idle-rss | bench hop-baseline"
             );
             Ok(ExitCode::from(2))
         }

@@ -9,7 +9,7 @@ use test_support::spawn_app;
 use trace_contract as contract;
 
 use crate::{
-    bare_span,
+    bare_hop, bare_span,
     bench_report::{BenchReport, CpuShare, ServiceFigures, print_table},
     drain, kafka_rtt,
     measure::{self, SPANS_PER_CHECKOUT},
@@ -21,6 +21,8 @@ const ROUNDS: usize = 3;
 const SATURATION_WORKERS: usize = 32;
 const SATURATION_TIME: Duration = Duration::from_secs(10);
 const WARMUP: Duration = Duration::from_secs(2);
+/// The hand-instrumented hop and the bare one, each this long in all.
+const HOP_BASELINE_TIME: Duration = Duration::from_secs(12);
 const HALF_LOAD_TIME: Duration = Duration::from_secs(60);
 /// The untraced run at the same rate, for tracing's CPU per span and the CPU ratio.
 const STEADY_UNTRACED_TIME: Duration = Duration::from_secs(30);
@@ -213,6 +215,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         .sum();
     let bare_request_cpu_us = measure::median(&hop_cpu);
     let bare_span_cpu_us = bare_span::cpu_us_per_span().await?;
+    let hop_baseline = bare_hop::cpu_per_hop(HOP_BASELINE_TIME.as_secs_f64()).await?;
     eprintln!("bare Kafka round trip: {ROUND_TRIPS} records, idle and with {rate:.0} others a second");
     let mut round_trip = kafka_rtt::round_trips(ROUND_TRIPS, ROUND_TRIP_GAP, 0.0).await?;
     let mut round_trip_loaded = kafka_rtt::round_trips(ROUND_TRIPS, ROUND_TRIP_GAP, rate).await?;
@@ -325,6 +328,9 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         side_by_side,
         bare_span_cpu_us,
         span_cpu_over_bare: span_cpu_us / bare_span_cpu_us,
+        // A hop is two spans: the caller's CLIENT and the callee's SERVER.
+        hop_tracing_over_sdk_instrumentation: 2.0 * span_cpu_us / hop_baseline.instrumentation_us(),
+        hop_baseline,
         kafka_bare_round_trip_ms,
         kafka_bare_round_trip_loaded_ms,
         kafka_background_rate: rate,
