@@ -11,7 +11,6 @@
 
 use std::{
     net::SocketAddr,
-    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -66,17 +65,7 @@ impl HopCpu {
 /// Runs the child against a receiver of its own, `seconds` per variant in all.
 pub(crate) async fn cpu_per_hop(seconds: f64) -> anyhow::Result<HopCpu> {
     let receiver = otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["bare-hops", &receiver.endpoint(), &seconds.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .await?;
-    anyhow::ensure!(
-        output.status.success(),
-        "bare-hops failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = crate::measure::run_child(&["bare-hops", &receiver.endpoint(), &seconds.to_string()]).await?;
     let mut figures = stdout.split_whitespace().map(str::parse::<f64>);
     let (Some(Ok(bare_us)), Some(Ok(instrumented_us)), Some(Ok(hops))) =
         (figures.next(), figures.next(), figures.next())

@@ -5,7 +5,7 @@
 //! OTLP/HTTP exporter as the services, flushes, and prints its own CPU time
 //! per span, so the figure excludes the receiver, which runs in the parent.
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use opentelemetry::{
     KeyValue,
@@ -23,17 +23,8 @@ const PAUSE: Duration = Duration::from_millis(20);
 /// Runs the child against a receiver of its own; CPU microseconds per span.
 pub(crate) async fn cpu_us_per_span() -> anyhow::Result<f64> {
     let receiver = otlp_sink::Receiver::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["bare-spans", &receiver.endpoint(), &SPANS.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .await?;
-    anyhow::ensure!(
-        output.status.success(),
-        "bare-spans failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let us: f64 = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+    let stdout = crate::measure::run_child(&["bare-spans", &receiver.endpoint(), &SPANS.to_string()]).await?;
+    let us: f64 = stdout.trim().parse()?;
     let received = receiver.store().inspect(<[_]>::len);
     anyhow::ensure!(
         received as u64 == SPANS,

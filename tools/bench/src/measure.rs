@@ -351,6 +351,24 @@ pub(crate) fn kafka_hop_parts_quantiles<'a>(
         .collect()
 }
 
+/// Runs this executable's subcommand `args` (a baseline measured in a
+/// process of its own, so that the parent's work is not counted) and returns
+/// what it printed.
+pub(crate) async fn run_child(args: &[&str]) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed: {}",
+        args.first().unwrap_or(&"the child"),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// The `q` quantile of `values` (sorted in place), nearest rank.
 pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
