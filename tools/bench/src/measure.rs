@@ -325,6 +325,15 @@ pub(crate) fn kafka_hop_parts_ms(trace: &[SpanRecord]) -> Option<[f64; 3]> {
     ])
 }
 
+/// The six services' share of [`cpu_ms_per_checkout`]: the sum over the
+/// processes a span's CPU is counted in.
+pub(crate) fn services_cpu(cpu: &[(String, f64)]) -> f64 {
+    cpu.iter()
+        .take(crate::run_bench::SPAN_PROCESSES)
+        .map(|(_, ms)| ms)
+        .sum()
+}
+
 /// The names of the Kafka hop's three parts, in [`kafka_hop_parts_ms`]'s order.
 pub(crate) const KAFKA_HOP_PARTS: [&str; 3] = [
     "acknowledgement wait (PRODUCER span)",

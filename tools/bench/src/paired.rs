@@ -15,7 +15,6 @@ use test_support::{Stack, StackOptions};
 use crate::{
     drain,
     measure::{self, SPANS_PER_CHECKOUT},
-    run_bench::SPAN_PROCESSES,
 };
 
 /// What one side-by-side run measured.
@@ -149,11 +148,11 @@ fn side(spec: &str) -> (PathBuf, Vec<(String, String)>) {
 
 /// The six services' CPU milliseconds per checkout since `before`.
 fn services_ms(stack: &Stack, before: &[(String, Duration)], checkouts: f64) -> f64 {
-    measure::cpu_ms_per_checkout(before, &measure::cpu_times(stack), checkouts)
-        .iter()
-        .take(SPAN_PROCESSES)
-        .map(|(_, ms)| ms)
-        .sum()
+    measure::services_cpu(&measure::cpu_ms_per_checkout(
+        before,
+        &measure::cpu_times(stack),
+        checkouts,
+    ))
 }
 
 /// `bench paired RATE SECONDS`: one side-by-side run, printed.

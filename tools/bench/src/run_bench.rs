@@ -108,13 +108,8 @@ pub(crate) async fn one_round(extra: &[(String, String)]) -> anyhow::Result<Exit
     for (process, ms) in &round.cpu {
         println!("| {process} | {ms:.3} |");
     }
-    println!("| the six services | {:.3} |", services_cpu(&round.cpu));
+    println!("| the six services | {:.3} |", measure::services_cpu(&round.cpu));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The six services' CPU milliseconds per checkout in one round.
-fn services_cpu(cpu: &[(String, f64)]) -> f64 {
-    cpu.iter().take(SPAN_PROCESSES).map(|(_, ms)| ms).sum()
 }
 
 /// Throughput is of whole checkouts: from the start of the load until the
@@ -185,7 +180,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         untraced_cpu.push(round.cpu);
         let round = saturation_with(true, &sampled_tenth).await?;
         tenth.push(round.answered_rps);
-        tenth_cpu.push(services_cpu(&round.cpu));
+        tenth_cpu.push(measure::services_cpu(&round.cpu));
         let (rps, cpu) = bare_hop().await?;
         hop.push(rps);
         hop_cpu.push(cpu);
@@ -199,7 +194,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
             untraced_ms: measure::median(&untraced_cpu.iter().map(|round| round[i].1).collect::<Vec<_>>()),
         })
         .collect();
-    let untraced_services_cpu: Vec<f64> = untraced_cpu.iter().map(|round| services_cpu(round)).collect();
+    let untraced_services_cpu: Vec<f64> = untraced_cpu.iter().map(|round| measure::services_cpu(round)).collect();
     let traced_median = measure::median(&traced);
     let untraced_median = measure::median(&untraced);
     let hop_median = measure::median(&hop);
