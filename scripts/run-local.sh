@@ -62,10 +62,13 @@ if [ -z "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
   export OTEL_EXPORTER_OTLP_ENDPOINT="http://$SINK_ADDR"
 fi
 # Export every half second rather than every five, so traces (and their log
-# records) show promptly; metrics every 10 s rather than 60.
+# records) show promptly; metrics every 10 s rather than 60 when pushed.
 export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}"
 export OTEL_BLRP_SCHEDULE_DELAY="${OTEL_BLRP_SCHEDULE_DELAY:-500}"
 export OTEL_METRIC_EXPORT_INTERVAL="${OTEL_METRIC_EXPORT_INTERVAL:-10000}"
+# Metrics at GET /metrics (with exemplars) and not over OTLP: the trace view
+# drops metrics, and Jaeger takes none. Set `otlp,prometheus` for a collector.
+export OTEL_METRICS_EXPORTER="${OTEL_METRICS_EXPORTER:-prometheus}"
 # No mesh here, so callers may send either format (docs/trace.md shows a
 # `traceparent` and a `b3` curl): accept and send both. The SDK's default,
 # `tracecontext,baggage`, is what the Kubernetes manifests name.

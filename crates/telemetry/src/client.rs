@@ -438,7 +438,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_duration_histogram_has_the_client_span_as_its_exemplar() {
-        crate::metrics::install();
+        crate::metrics::install(crate::metrics::Sinks {
+            otlp: false,
+            prometheus: true,
+        });
         let (ended, _guard) = traced();
         let addr = downstream().await;
         let client = http_client(Duration::from_secs(10)).expect("client");

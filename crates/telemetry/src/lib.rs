@@ -12,7 +12,7 @@
 //! | [`baggage`] | inbound | allow-listed baggage entries copied onto spans |
 //! | [`server`] | inbound HTTP | opens the SERVER span of each request, continuing the caller's trace |
 //! | [`client`] | outbound HTTP | opens a CLIENT span per call and injects the context into its headers |
-//! | [`metrics`] | none | the semantic-convention instruments, OTLP and `GET /metrics` with exemplars |
+//! | [`metrics`] | none | the semantic-convention instruments, over OTLP or at `GET /metrics` with exemplars |
 //! | [`logs`] | none | log lines and OTLP log records that carry the `trace_id` and `span_id` they belong to |
 //! | [`semconv`] | both | values the HTTP conventions normalise (`_OTHER`), bucket boundaries |
 //! | [`untrusted`] | inbound | caps on what is copied from a request into spans and headers |

@@ -1,13 +1,16 @@
-//! Metrics: the semantic-convention instruments, recorded once and seen twice (OTLP and `GET /metrics`).
+//! Metrics: the semantic-convention instruments, pushed over OTLP or served at `GET /metrics`, as `OTEL_METRICS_EXPORTER` says.
 //!
 //! Every observation goes through one [`Histogram::record`] or [`Counter::add`]
-//! call, which feeds both the OpenTelemetry meter (exported over OTLP by the
-//! SDK, `OTEL_METRICS_EXPORTER`, `OTEL_METRIC_EXPORT_INTERVAL`) and the
-//! process's own [`openmetrics`] store that `GET /metrics` serves to Prometheus.
-//! Two sinks because the OpenTelemetry Rust SDK has no exemplars yet
-//! (opentelemetry-rust #3369): the store keeps, per bucket, the trace and span
-//! of an observation, which is what lets a user go from a latency bucket to a
-//! trace. Nothing else in the suite records the same thing twice.
+//! call, which feeds the [`Sinks`] the process was started with: the
+//! OpenTelemetry meter (`otlp`, the specification's default: pushed by the
+//! SDK every `OTEL_METRIC_EXPORT_INTERVAL`) and/or the process's own
+//! [`openmetrics`] store (`prometheus`: served at `GET /metrics`). The store
+//! exists because the OpenTelemetry Rust SDK has no exemplars yet
+//! (opentelemetry-rust #3369): it keeps, per bucket, the trace and span of an
+//! observation, which is what lets a user go from a latency bucket to a trace.
+//! Each sink aggregates on its own, so each deployment picks one: Compose
+//! (Prometheus scrapes every service) `prometheus`, Kubernetes (Prometheus
+//! scrapes the collector) `otlp`.
 //!
 //! The HTTP instruments are recorded by [`crate::server`] and [`crate::client`];
 //! the messaging ones by the `messaging` crate, through [`messaging`] and
@@ -44,79 +47,100 @@ pub(crate) const SCOPE: &str = "eshop-tracing";
 static EXPOSITION: LazyLock<Exposition> = LazyLock::new(Exposition::default);
 static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
 
+/// Where the instruments send what they record (`OTEL_METRICS_EXPORTER`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sinks {
+    /// `otlp`: the OpenTelemetry SDK's meter, which the SDK pushes over OTLP.
+    pub otlp: bool,
+    /// `prometheus`: the process's own store, served at `GET /metrics` with exemplars.
+    pub prometheus: bool,
+}
+
 /// A duration histogram in seconds, with the conventions' bucket boundaries.
 #[derive(Debug, Clone)]
 pub struct Histogram {
-    otel: opentelemetry::metrics::Histogram<f64>,
-    exposition: Arc<HistogramFamily>,
+    otel: Option<opentelemetry::metrics::Histogram<f64>>,
+    exposition: Option<Arc<HistogramFamily>>,
 }
 
 impl Histogram {
-    fn new(name: &'static str, help: &'static str) -> Self {
-        let otel = opentelemetry::global::meter(SCOPE)
-            .f64_histogram(name)
-            .with_unit("s")
-            .with_description(help)
-            .with_boundaries(DURATION_BUCKETS.to_vec())
-            .build();
+    fn new(sinks: Sinks, name: &'static str, help: &'static str) -> Self {
         Self {
-            otel,
-            exposition: EXPOSITION.histogram(name, "s", help, &DURATION_BUCKETS),
+            otel: sinks.otlp.then(|| {
+                opentelemetry::global::meter(SCOPE)
+                    .f64_histogram(name)
+                    .with_unit("s")
+                    .with_description(help)
+                    .with_boundaries(DURATION_BUCKETS.to_vec())
+                    .build()
+            }),
+            exposition: sinks
+                .prometheus
+                .then(|| EXPOSITION.histogram(name, "s", help, &DURATION_BUCKETS)),
         }
     }
 
     /// Records one duration; `span` is the span it measured, kept as the
-    /// bucket's exemplar when that span is sampled.
+    /// bucket's exemplar (on `GET /metrics`) when that span is sampled.
     pub fn record(&self, seconds: f64, attributes: &[KeyValue], span: Option<&SpanContext>) {
-        self.otel.record(seconds, attributes);
-        let exemplar = span
-            .filter(|span| span.is_sampled())
-            .map(|span| (span.trace_id(), span.span_id()));
-        self.exposition.observe(seconds, attributes, exemplar);
+        if let Some(otel) = &self.otel {
+            otel.record(seconds, attributes);
+        }
+        if let Some(exposition) = &self.exposition {
+            let exemplar = span
+                .filter(|span| span.is_sampled())
+                .map(|span| (span.trace_id(), span.span_id()));
+            exposition.observe(seconds, attributes, exemplar);
+        }
     }
 }
 
-/// A monotonic counter.
+/// A monotonic counter; it records nothing when made before [`crate::init`] or with the SDK disabled.
 #[derive(Debug, Clone)]
 pub struct Counter {
-    otel: opentelemetry::metrics::Counter<u64>,
-    exposition: Arc<CounterFamily>,
+    otel: Option<opentelemetry::metrics::Counter<u64>>,
+    exposition: Option<Arc<CounterFamily>>,
 }
 
 impl Counter {
-    /// Adds `value`; nothing happens before [`crate::init`] or with the SDK disabled.
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
-        if INSTRUMENTS.get().is_none() {
-            return;
+        if let Some(otel) = &self.otel {
+            otel.add(value, attributes);
         }
-        self.otel.add(value, attributes);
-        self.exposition.add(value, attributes);
+        if let Some(exposition) = &self.exposition {
+            exposition.add(value, attributes);
+        }
     }
 }
 
 /// A gauge: the last value recorded per attribute set.
 #[derive(Debug, Clone)]
 pub struct Gauge {
-    otel: opentelemetry::metrics::Gauge<i64>,
-    exposition: Arc<GaugeFamily>,
+    otel: Option<opentelemetry::metrics::Gauge<i64>>,
+    exposition: Option<Arc<GaugeFamily>>,
 }
 
 impl Gauge {
-    fn new(name: &'static str, unit: &'static str, help: &'static str) -> Self {
-        let otel = opentelemetry::global::meter(SCOPE)
-            .i64_gauge(name)
-            .with_unit(unit)
-            .with_description(help)
-            .build();
+    fn new(sinks: Sinks, name: &'static str, unit: &'static str, help: &'static str) -> Self {
         Self {
-            otel,
-            exposition: EXPOSITION.gauge(name, unit, help),
+            otel: sinks.otlp.then(|| {
+                opentelemetry::global::meter(SCOPE)
+                    .i64_gauge(name)
+                    .with_unit(unit)
+                    .with_description(help)
+                    .build()
+            }),
+            exposition: sinks.prometheus.then(|| EXPOSITION.gauge(name, unit, help)),
         }
     }
 
     pub fn record(&self, value: i64, attributes: &[KeyValue]) {
-        self.otel.record(value, attributes);
-        self.exposition.set(value, attributes);
+        if let Some(otel) = &self.otel {
+            otel.record(value, attributes);
+        }
+        if let Some(exposition) = &self.exposition {
+            exposition.set(value, attributes);
+        }
     }
 }
 
@@ -129,20 +153,26 @@ pub const CONSUMER_LAG: &str = crate::semconv::eshop::metric::KAFKA_CONSUMER_LAG
 ///
 /// Create it once, after [`crate::init`], and keep it.
 pub fn counter(name: &'static str, unit: &'static str, help: &'static str) -> Counter {
-    let otel = opentelemetry::global::meter(SCOPE)
-        .u64_counter(name)
-        .with_unit(unit)
-        .with_description(help)
-        .build();
+    counter_to(sinks(), name, unit, help)
+}
+
+fn counter_to(sinks: Sinks, name: &'static str, unit: &'static str, help: &'static str) -> Counter {
     Counter {
-        otel,
-        exposition: EXPOSITION.counter(name, unit, help),
+        otel: sinks.otlp.then(|| {
+            opentelemetry::global::meter(SCOPE)
+                .u64_counter(name)
+                .with_unit(unit)
+                .with_description(help)
+                .build()
+        }),
+        exposition: sinks.prometheus.then(|| EXPOSITION.counter(name, unit, help)),
     }
 }
 
 /// The instruments the suite records on its own: HTTP here, messaging in the `messaging` crate.
 #[derive(Debug)]
 pub(crate) struct Instruments {
+    sinks: Sinks,
     pub(crate) http_server_duration: Histogram,
     pub(crate) http_client_duration: Histogram,
     messaging: Messaging,
@@ -166,31 +196,44 @@ pub struct Messaging {
 }
 
 /// Creates the instruments; called by [`crate::init`] once the meter provider is global.
-pub(crate) fn install() {
+pub(crate) fn install(sinks: Sinks) {
     INSTRUMENTS.get_or_init(|| Instruments {
+        sinks,
         http_server_duration: Histogram::new(
+            sinks,
             metric::HTTP_SERVER_REQUEST_DURATION,
             "Duration of HTTP server requests.",
         ),
         http_client_duration: Histogram::new(
+            sinks,
             metric::HTTP_CLIENT_REQUEST_DURATION,
             "Duration of HTTP client requests.",
         ),
         messaging: Messaging {
             operation_duration: Histogram::new(
+                sinks,
                 metric::MESSAGING_CLIENT_OPERATION_DURATION,
                 "Duration of messaging operations initiated by a producer or consumer client.",
             ),
-            process_duration: Histogram::new(metric::MESSAGING_PROCESS_DURATION, "Duration of processing operations."),
-            sent_messages: counter_of(
+            process_duration: Histogram::new(
+                sinks,
+                metric::MESSAGING_PROCESS_DURATION,
+                "Duration of processing operations.",
+            ),
+            sent_messages: counter_to(
+                sinks,
                 metric::MESSAGING_CLIENT_SENT_MESSAGES,
+                "{message}",
                 "Number of messages producer attempted to send to the broker.",
             ),
-            consumed_messages: counter_of(
+            consumed_messages: counter_to(
+                sinks,
                 metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+                "{message}",
                 "Number of messages that were delivered to the application.",
             ),
             consumer_lag: Gauge::new(
+                sinks,
                 CONSUMER_LAG,
                 "{message}",
                 "Records in a partition behind its high watermark, as librdkafka reports it.",
@@ -199,13 +242,14 @@ pub(crate) fn install() {
     });
 }
 
-fn counter_of(name: &'static str, help: &'static str) -> Counter {
-    counter(name, "{message}", help)
-}
-
 /// The crate's instruments, or `None` before [`crate::init`] or with the SDK disabled.
 pub(crate) fn instruments() -> Option<&'static Instruments> {
     INSTRUMENTS.get()
+}
+
+/// Where this process's instruments record: none before [`crate::init`] or with the SDK disabled.
+fn sinks() -> Sinks {
+    instruments().map(|instruments| instruments.sinks).unwrap_or_default()
 }
 
 /// The messaging instruments, or `None` before [`crate::init`] or with the SDK
@@ -214,9 +258,15 @@ pub fn messaging() -> Option<&'static Messaging> {
     instruments().map(|instruments| &instruments.messaging)
 }
 
-/// `GET /metrics`: this process's metrics in OpenMetrics text, exemplars included.
+/// `GET /metrics`: this process's metrics in OpenMetrics text, exemplars
+/// included, when `OTEL_METRICS_EXPORTER` names `prometheus`; without, no route
+/// (the service answers 404 there). Build it after [`crate::init`].
 pub fn router() -> Router {
-    Router::new().route(METRICS_PATH, get(serve))
+    if sinks().prometheus {
+        Router::new().route(METRICS_PATH, get(serve))
+    } else {
+        Router::new()
+    }
 }
 
 /// Scrapes formatted at once: Prometheus sends one at a time per target; a

@@ -88,6 +88,9 @@ impl Stack {
             // As `make run` (telemetry's W3C_AND_B3_PROPAGATORS): callers
             // may speak W3C or B3, and the B3 tests do.
             ("OTEL_PROPAGATORS".to_owned(), "b3multi,tracecontext,baggage".to_owned()),
+            // Both metric sinks, so that tests see the OTLP metrics
+            // (Kubernetes) and GET /metrics with exemplars (Compose).
+            ("OTEL_METRICS_EXPORTER".to_owned(), "otlp,prometheus".to_owned()),
         ];
         env.extend(options.env);
 

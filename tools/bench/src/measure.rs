@@ -24,8 +24,12 @@ pub(crate) const SDK_EXPORT_SCHEDULES: [(&str, &str); 3] = [
 /// default), in place of test-support's W3C and B3 for callers of either kind.
 pub(crate) const DEPLOYED_PROPAGATORS: (&str, &str) = ("OTEL_PROPAGATORS", "tracecontext,baggage");
 
+/// The metric sink the Kubernetes manifests deploy (the specification's
+/// default), in place of test-support's two (OTLP and `GET /metrics`).
+const DEPLOYED_METRICS_EXPORTER: (&str, &str) = ("OTEL_METRICS_EXPORTER", "otlp");
+
 /// Settings that change the figures, set here on purpose and printed with them.
-pub(crate) const SETTINGS: [(&str, &str); 10] = [
+pub(crate) const SETTINGS: [(&str, &str); 11] = [
     (
         "OTEL_BSP_SCHEDULE_DELAY / OTEL_BLRP_SCHEDULE_DELAY / OTEL_METRIC_EXPORT_INTERVAL",
         "5000 / 1000 / 60000 ms (SDK defaults; runs before 2026-11-21 16:00 UTC kept test-support's 100 / 100 / 500)",
@@ -36,6 +40,10 @@ pub(crate) const SETTINGS: [(&str, &str); 10] = [
     (
         "OTEL_PROPAGATORS",
         "tracecontext,baggage (the specification's default, as Kubernetes deploys; runs before 2026-12-02 20:00 UTC also injected and extracted B3 multi)",
+    ),
+    (
+        "OTEL_METRICS_EXPORTER",
+        "otlp (the specification's default, as Kubernetes deploys; runs before 2026-12-02 23:00 UTC also kept every observation for GET /metrics)",
     ),
     (
         "broker",
@@ -102,6 +110,7 @@ pub(crate) fn stack_env(tracing: bool) -> Vec<(String, String)> {
     // records every 100 ms, metrics every 500 ms, so that tests need not wait).
     env.extend(SDK_EXPORT_SCHEDULES.map(|(key, value)| (key.to_owned(), value.to_owned())));
     env.push((DEPLOYED_PROPAGATORS.0.to_owned(), DEPLOYED_PROPAGATORS.1.to_owned()));
+    env.push((DEPLOYED_METRICS_EXPORTER.0.to_owned(), DEPLOYED_METRICS_EXPORTER.1.to_owned()));
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }

@@ -53,6 +53,8 @@ pub(crate) fn pipeline(runtime: &tokio::runtime::Runtime) -> (otlp_sink::Receive
                 .with_batch_exporter(logs)
                 .build(),
         ),
+        // As Kubernetes deploys (OTEL_METRICS_EXPORTER unset: OTLP only).
+        serve_metrics: false,
     };
     let guard = telemetry::install(providers, "bench", std::io::sink).expect("install");
     (receiver, guard)

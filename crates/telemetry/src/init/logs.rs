@@ -18,7 +18,7 @@ const RUST_LOG: &str = "RUST_LOG";
 
 /// Whether log records are sent over OTLP.
 pub(super) fn exported() -> Result<bool, TelemetryError> {
-    otlp::exporter_enabled(OTEL_LOGS_EXPORTER, &["otlp"], &["none"])
+    Ok(otlp::exporters(OTEL_LOGS_EXPORTER, &["otlp"])?.contains(&"otlp"))
 }
 
 /// The OTLP log exporter; reads `OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT`,

@@ -7,17 +7,22 @@ use super::{
     TelemetryError,
     otlp::{self, Protocol},
 };
-use crate::tls::Signal;
+use crate::{metrics::Sinks, tls::Signal};
 
 /// The metrics-only form of `OTEL_EXPORTER_OTLP_PROTOCOL`, which it overrides.
 const OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
 /// `otlp` (the default) pushes metrics over OTLP every `OTEL_METRIC_EXPORT_INTERVAL`
-/// ms; `none` or `prometheus` does not (`GET /metrics` is served either way).
+/// ms; `prometheus` serves them at `GET /metrics`, with exemplars; `otlp,prometheus`
+/// does both (each observation then aggregated twice); `none` neither.
 const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
 
-/// Whether metrics are pushed over OTLP.
-pub(super) fn exported() -> Result<bool, TelemetryError> {
-    otlp::exporter_enabled(OTEL_METRICS_EXPORTER, &["otlp"], &["none", "prometheus"])
+/// Where metrics go, from `OTEL_METRICS_EXPORTER`.
+pub(super) fn sinks() -> Result<Sinks, TelemetryError> {
+    let named = otlp::exporters(OTEL_METRICS_EXPORTER, &["otlp", "prometheus"])?;
+    Ok(Sinks {
+        otlp: named.contains(&"otlp"),
+        prometheus: named.contains(&"prometheus"),
+    })
 }
 
 /// The OTLP metric exporter; reads `OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT`,

@@ -42,7 +42,7 @@ pub enum TelemetryError {
     UnsupportedExporter {
         var: &'static str,
         value: String,
-        supported: &'static str,
+        supported: String,
     },
     #[error("cannot build an OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
@@ -113,14 +113,21 @@ pub fn init(default_service_name: &str) -> Result<TelemetryGuard, TelemetryError
     let service_name = resource::service_name(default_service_name);
     let enabled = !sdk_disabled();
     let resource = resource::resource(&service_name);
+    let metric_sinks = if enabled {
+        metrics::sinks()?
+    } else {
+        crate::metrics::Sinks::default()
+    };
     let providers = Providers {
         tracer: enabled.then(|| traces::tracer_provider(resource.clone())).transpose()?,
-        meter: (enabled && metrics::exported()?)
+        meter: metric_sinks
+            .otlp
             .then(|| metrics::meter_provider(resource.clone()))
             .transpose()?,
         logger: (enabled && logs::exported()?)
             .then(|| logs::logger_provider(resource))
             .transpose()?,
+        serve_metrics: metric_sinks.prometheus,
     };
     let (stdout, mut log_writer) = crate::logs::off_the_request_path(std::io::stdout());
     let metered = providers.meter.is_some();
@@ -138,6 +145,9 @@ pub struct Providers {
     pub tracer: Option<SdkTracerProvider>,
     pub meter: Option<SdkMeterProvider>,
     pub logger: Option<SdkLoggerProvider>,
+    /// Whether the instruments also keep what `GET /metrics` serves
+    /// (`prometheus` in `OTEL_METRICS_EXPORTER`).
+    pub serve_metrics: bool,
 }
 
 fn sdk_disabled() -> bool {

@@ -27,6 +27,7 @@ where
         tracer: provider,
         meter: meter_provider,
         logger: logger_provider,
+        serve_metrics,
     } = providers;
     let enabled = provider.is_some();
     subscriber(provider.as_ref(), logger_provider.as_ref(), service_name, log_writer)?.try_init()?;
@@ -39,7 +40,10 @@ where
     }
     if enabled {
         // After the meter provider is global, or the instruments would be no-ops.
-        metrics::install();
+        metrics::install(metrics::Sinks {
+            otlp: meter_provider.is_some(),
+            prometheus: serve_metrics,
+        });
     }
     Ok(TelemetryGuard {
         provider,
