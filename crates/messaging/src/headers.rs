@@ -65,10 +65,13 @@ impl<H: Headers> Extractor for HeaderExtractor<'_, H> {
 pub fn for_span(span: &Span, extra: &[(&str, &[u8])]) -> OwnedHeaders {
     let mut injector = HeaderInjector::new(OwnedHeaders::new());
     propagation::inject_span(span, &mut injector);
-    if let Some(id) = request_id::of(span) {
-        injector.set(request_id::X_REQUEST_ID, id);
-    }
     let mut headers = injector.into_headers();
+    if let Some(id) = request_id::of(span) {
+        headers = headers.insert(Header {
+            key: request_id::X_REQUEST_ID,
+            value: Some(id.as_bytes()),
+        });
+    }
     for (key, value) in extra {
         headers = headers.insert(Header {
             key,

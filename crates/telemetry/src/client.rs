@@ -46,7 +46,7 @@
 
 use std::time::{Duration, Instant};
 
-use http::{Extensions, HeaderValue};
+use http::Extensions;
 use opentelemetry::KeyValue;
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
@@ -208,10 +208,8 @@ impl Middleware for ClientTracing {
 /// The caller's span, or the nearest span above it, knows the request id: the
 /// CLIENT span about to open below it would find the same one.
 fn forward_request_id(request: &mut Request) {
-    if let Some(id) = request_id::current()
-        && let Ok(value) = HeaderValue::try_from(id)
-    {
-        request.headers_mut().insert(request_id::X_REQUEST_ID_HEADER, value);
+    if let Some(id) = request_id::current() {
+        request.headers_mut().insert(request_id::X_REQUEST_ID_HEADER, id);
     }
 }
 
