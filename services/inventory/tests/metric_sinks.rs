@@ -33,7 +33,11 @@ async fn each_observation_goes_only_where_otel_metrics_exporter_says() {
         let stock = client.get(inventory.url("/stock")).send().await.expect("GET /stock");
         assert_eq!(stock.status(), 200);
 
-        let scrape = client.get(inventory.url("/metrics")).send().await.expect("GET /metrics");
+        let scrape = client
+            .get(inventory.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
         if served {
             assert_eq!(scrape.status(), 200, "{exporters:?}");
             let text = scrape.text().await.expect("the exposition");

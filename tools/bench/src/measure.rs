@@ -110,7 +110,10 @@ pub(crate) fn stack_env(tracing: bool) -> Vec<(String, String)> {
     // records every 100 ms, metrics every 500 ms, so that tests need not wait).
     env.extend(SDK_EXPORT_SCHEDULES.map(|(key, value)| (key.to_owned(), value.to_owned())));
     env.push((DEPLOYED_PROPAGATORS.0.to_owned(), DEPLOYED_PROPAGATORS.1.to_owned()));
-    env.push((DEPLOYED_METRICS_EXPORTER.0.to_owned(), DEPLOYED_METRICS_EXPORTER.1.to_owned()));
+    env.push((
+        DEPLOYED_METRICS_EXPORTER.0.to_owned(),
+        DEPLOYED_METRICS_EXPORTER.1.to_owned(),
+    ));
     if !tracing {
         env.push(("OTEL_SDK_DISABLED".to_owned(), "true".to_owned()));
     }
