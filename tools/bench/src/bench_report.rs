@@ -76,6 +76,8 @@ pub(crate) struct BenchReport {
     /// p50 and p99 of the hops that began in the run's first and last [`HOP_WINDOW`].
     pub(crate) kafka_hop_first_last_ms: [(f64, f64); 2],
     pub(crate) cpu_at_saturation: Vec<CpuShare>,
+    /// Seconds of load before the half-saturation run's measured minute.
+    pub(crate) half_load_warmup_s: f64,
     pub(crate) half_load: Report,
     pub(crate) checkouts_accepted: usize,
     pub(crate) spans_expected: usize,

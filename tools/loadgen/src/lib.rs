@@ -94,6 +94,9 @@ pub struct Slow {
 pub struct Accepted {
     pub order_id: String,
     pub trace_id: Option<String>,
+    /// Sent during the warm-up: reconciled, but left out of timings.
+    #[serde(default)]
+    pub warmup: bool,
 }
 
 /// Latency percentiles in milliseconds.
@@ -155,6 +158,7 @@ impl Recorder {
             self.accepted.push(Accepted {
                 order_id,
                 trace_id: outcome.trace_id.clone(),
+                warmup: outcome.due < self.measured_from,
             });
         }
         if outcome.due < self.measured_from {
@@ -434,6 +438,15 @@ impl Report {
     pub fn accepted_trace_ids(&self) -> Vec<String> {
         self.accepted
             .iter()
+            .filter_map(|order| order.trace_id.clone())
+            .collect()
+    }
+
+    /// The trace ids of the orders eshop accepted after the warm-up: the ones to time.
+    pub fn measured_trace_ids(&self) -> Vec<String> {
+        self.accepted
+            .iter()
+            .filter(|order| !order.warmup)
             .filter_map(|order| order.trace_id.clone())
             .collect()
     }

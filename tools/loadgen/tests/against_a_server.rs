@@ -117,3 +117,48 @@ async fn an_open_loop_keeps_its_schedule_and_charges_a_stall_to_latency() {
         "the requests due during the stall all waited: {report:?}"
     );
 }
+
+#[tokio::test]
+async fn orders_of_the_warm_up_are_reconciled_but_not_timed() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    let app = spawn_app(Router::new().route(
+        "/checkout",
+        get(move |headers: HeaderMap| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let trace = headers["traceparent"].to_str().unwrap_or_default()[3..35].to_owned();
+            async move { format!(r#"{{"order_id":"order-{n}","trace_id":"{trace}"}}"#) }
+        }),
+    ))
+    .await;
+
+    let report = loadgen::run(&Config {
+        warmup: Duration::from_millis(300),
+        ..config(
+            app.url("/checkout"),
+            Load::Rate(100.0),
+            Stop::After(Duration::from_millis(300)),
+        )
+    })
+    .await
+    .expect("a report");
+    assert!(report.warmup_requests >= 25 && report.requests >= 25, "{report:?}");
+    assert_eq!(
+        report.accepted_trace_ids().len() as u64,
+        report.warmup_requests + report.requests,
+        "every order is there to reconcile"
+    );
+    let measured = report.measured_trace_ids();
+    assert_eq!(
+        measured.len() as u64,
+        report.requests,
+        "only the measured ones are timed"
+    );
+    let warm_up: Vec<_> = report.accepted.iter().filter(|order| order.warmup).collect();
+    assert_eq!(warm_up.len() as u64, report.warmup_requests);
+    assert!(
+        warm_up
+            .iter()
+            .all(|order| !measured.contains(order.trace_id.as_ref().expect("a trace id")))
+    );
+}
