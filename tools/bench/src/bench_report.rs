@@ -207,9 +207,10 @@ pub(crate) fn print_table(r: &BenchReport) {
     );
     let h = &r.half_load;
     println!(
-        "| 3. half saturation, {:.1}/s for {:.0} s: latency ms | p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; errors {:?} | |",
+        "| 3. half saturation, {:.1}/s for {:.0} s after {:.0} s of warm-up (the fresh broker's JIT; its checkouts counted for loss, not timed): latency ms | p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}; errors {:?} | |",
         h.throughput_rps,
         h.duration_s,
+        r.half_load_warmup_s,
         h.latency_ms.p50,
         h.latency_ms.p90,
         h.latency_ms.p99,
@@ -241,7 +242,7 @@ pub(crate) fn print_table(r: &BenchReport) {
         verdict(r.traces_complete == r.checkouts_accepted)
     );
     println!(
-        "| 3. Kafka hop, publish -> email | p50 {:.1} ms, p99 {:.1} ms | p99 < 50 ms: {} |",
+        "| 3. Kafka hop, publish -> email (the measured minute) | p50 {:.1} ms, p99 {:.1} ms | p99 < 50 ms: {} |",
         r.kafka_hop_p50_ms,
         r.kafka_hop_p99_ms,
         verdict(r.kafka_hop_p99_ms < 50.0)
@@ -261,7 +262,7 @@ pub(crate) fn print_table(r: &BenchReport) {
     );
     let [(first_p50, first_p99), (last_p50, last_p99)] = r.kafka_hop_first_last_ms;
     println!(
-        "| 3. Kafka hop in the first / last {} s of the run (the broker holding more records) | p50 {first_p50:.1} / {last_p50:.1} ms, p99 {first_p99:.1} / {last_p99:.1} ms | |",
+        "| 3. Kafka hop in the first / last {} s of the run, warm-up included (the cold broker / the broker holding more records) | p50 {first_p50:.1} / {last_p50:.1} ms, p99 {first_p99:.1} / {last_p99:.1} ms | |",
         HOP_WINDOW.as_secs()
     );
     for (part, p50, p99) in &r.kafka_hop_parts_ms {
