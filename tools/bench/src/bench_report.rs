@@ -300,7 +300,7 @@ pub(crate) fn print_table(r: &BenchReport) {
         on_total - off_total
     );
     println!(
-        "\nWhy a missed target is missed (profiles, instruction counts, what was cut): docs/benchmarks.md, \"Why two targets are missed\"."
+        "\nWhy a missed target is missed (profiles, instruction counts, what was cut): docs/benchmarks.md, \"Why the CPU targets are missed\"."
     );
     println!("\nSettings:");
     for (key, value) in &r.settings {

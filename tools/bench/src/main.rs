@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Some("ab") => {
             let mut args = std::env::args().skip(2);
             let usage =
-                "bench ab <checkouts per second, each stack> <seconds> <rounds> <dir A[:K=V,...]> <dir B[:K=V,...]>";
+                "bench ab <checkouts per second, each stack> <seconds> <rounds> <dir A[:K=V,...]> <dir B[:K=V,...]> [w3c|b3|none: the load's trace headers, w3c by default]";
             let (rate, duration) = rate_and_duration(&mut args, usage)?;
             let rounds: usize = args
                 .next()
@@ -91,7 +91,13 @@ async fn main() -> anyhow::Result<ExitCode> {
             let (Some(a), Some(b)) = (args.next(), args.next()) else {
                 anyhow::bail!("usage: {usage}");
             };
-            paired::ab(rate, duration, rounds, &a, &b).await
+            let propagation = match args.next().as_deref() {
+                None | Some("w3c") => loadgen::Propagation::W3c,
+                Some("b3") => loadgen::Propagation::B3,
+                Some("none") => loadgen::Propagation::None,
+                Some(other) => anyhow::bail!("{other:?}: not w3c, b3 or none; usage: {usage}"),
+            };
+            paired::ab(rate, duration, rounds, [&a, &b], propagation).await
         }
         Some("idle-rss") => run_bench::idle_rss().await,
         Some("saturation") => run_bench::one_round(&measure::env_args(std::env::args().skip(2))?).await,

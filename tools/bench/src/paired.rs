@@ -9,6 +9,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use loadgen::{Config, Propagation};
 use serde::Serialize;
 use test_support::{Stack, StackOptions};
 
@@ -37,6 +38,7 @@ pub(crate) async fn run(rate: f64, duration: Duration) -> anyhow::Result<Paired>
     let [services_traced_ms, services_untraced_ms] = side_by_side(
         rate,
         duration,
+        Propagation::W3c,
         [measure::stack_env(true), measure::stack_env(false)].map(|env| StackOptions {
             env,
             ..StackOptions::default()
@@ -55,14 +57,25 @@ pub(crate) async fn run(rate: f64, duration: Duration) -> anyhow::Result<Paired>
 
 /// Two stacks under the same open-loop load at the same time: the six
 /// services' CPU milliseconds per checkout of each.
-async fn side_by_side(rate: f64, duration: Duration, options: [StackOptions; 2]) -> anyhow::Result<[f64; 2]> {
+async fn side_by_side(
+    rate: f64,
+    duration: Duration,
+    propagation: Propagation,
+    options: [StackOptions; 2],
+) -> anyhow::Result<[f64; 2]> {
     let [a, b] = options;
     let a = Stack::start_with(a).await;
     let b = Stack::start_with(b).await;
     let before = (measure::cpu_times(&a), measure::cpu_times(&b));
     let (load_a, load_b) = (
-        measure::open_loop(&a, rate, duration, 0),
-        measure::open_loop(&b, rate, duration, 0),
+        Config {
+            propagation,
+            ..measure::open_loop(&a, rate, duration, 0)
+        },
+        Config {
+            propagation,
+            ..measure::open_loop(&b, rate, duration, 0)
+        },
     );
     let (done_a, done_b) = tokio::join!(loadgen::run(&load_a), loadgen::run(&load_b));
     let (done_a, done_b) = (done_a?, done_b?);
@@ -86,14 +99,18 @@ async fn side_by_side(rate: f64, duration: Duration, options: [StackOptions; 2])
 /// second meets a warmer machine). `A` and `B` may end in
 /// `:KEY=VALUE,KEY=VALUE` for variables of that side only, e.g.
 /// `target/release:OTEL_PROPAGATORS=b3multi,tracecontext,baggage`, where a
-/// comma inside a value is kept when what follows has no `=`.
+/// comma inside a value is kept when what follows has no `=`. The load sends
+/// `propagation`'s headers: W3C (sampled) decides every trace for the
+/// services, `none` leaves the decision to eshop's sampler, as compared
+/// samplers need.
 pub(crate) async fn ab(
     rate: f64,
     duration: Duration,
     rounds: usize,
-    a: &str,
-    b: &str,
+    sides: [&str; 2],
+    propagation: Propagation,
 ) -> anyhow::Result<std::process::ExitCode> {
+    let [a, b] = sides;
     let sides = [side(a), side(b)];
     let mut ms = [Vec::new(), Vec::new()];
     for round in 0..rounds {
@@ -103,7 +120,7 @@ pub(crate) async fn ab(
             binaries: Some(sides[i].0.clone()),
             ..StackOptions::default()
         });
-        let figures = side_by_side(rate, duration, options).await?;
+        let figures = side_by_side(rate, duration, propagation, options).await?;
         for (slot, i) in order.into_iter().enumerate() {
             ms[i].push(figures[slot]);
         }
