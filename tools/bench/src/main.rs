@@ -81,8 +81,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Some("ab") => {
             let mut args = std::env::args().skip(2);
-            let usage =
-                "bench ab <checkouts per second, each stack> <seconds> <rounds> <dir A[:K=V,...]> <dir B[:K=V,...]> [w3c|b3|none: the load's trace headers, w3c by default]";
+            let usage = "bench ab <checkouts per second, each stack> <seconds> <rounds> <dir A[:K=V,...]> <dir B[:K=V,...]> [w3c|b3|none: the load's trace headers, w3c by default]";
             let (rate, duration) = rate_and_duration(&mut args, usage)?;
             let rounds: usize = args
                 .next()

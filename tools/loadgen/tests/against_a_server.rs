@@ -31,21 +31,21 @@ fn config(url: String, load: Load, stop: Stop) -> Config {
     }
 }
 
-#[tokio::test]
-async fn counts_answers_and_errors_and_reports_the_orders_accepted() {
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    let app = spawn_app(Router::new().route(
+/// `GET /checkout` that counts its calls in `calls`, refuses every
+/// `refuse_every`th with 503 and accepts the others as an order in the
+/// trace of the request's `traceparent`.
+fn checkout(calls: Arc<AtomicU64>, refuse_every: u64) -> Router {
+    Router::new().route(
         "/checkout",
         get(move |headers: HeaderMap| {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let n = calls.fetch_add(1, Ordering::SeqCst);
             let trace = headers["traceparent"].to_str().unwrap_or_default()[3..35].to_owned();
             assert_eq!(
                 headers["baggage"], "synthetic_request=true",
                 "generated traffic is marked"
             );
             async move {
-                if n % 4 == 3 {
+                if n % refuse_every == refuse_every - 1 {
                     (StatusCode::SERVICE_UNAVAILABLE, String::new())
                 } else {
                     (
@@ -55,8 +55,14 @@ async fn counts_answers_and_errors_and_reports_the_orders_accepted() {
                 }
             }
         }),
-    ))
-    .await;
+    )
+}
+
+#[tokio::test]
+async fn counts_answers_and_errors_and_reports_the_orders_accepted() {
+    let calls = Arc::new(AtomicU64::new(0));
+    // Every fourth order is refused.
+    let app = spawn_app(checkout(calls.clone(), 4)).await;
 
     let report = loadgen::run(&config(app.url("/checkout"), Load::Concurrency(4), Stop::Requests(200)))
         .await
@@ -120,17 +126,7 @@ async fn an_open_loop_keeps_its_schedule_and_charges_a_stall_to_latency() {
 
 #[tokio::test]
 async fn orders_of_the_warm_up_are_reconciled_but_not_timed() {
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    let app = spawn_app(Router::new().route(
-        "/checkout",
-        get(move |headers: HeaderMap| {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let trace = headers["traceparent"].to_str().unwrap_or_default()[3..35].to_owned();
-            async move { format!(r#"{{"order_id":"order-{n}","trace_id":"{trace}"}}"#) }
-        }),
-    ))
-    .await;
+    let app = spawn_app(checkout(Arc::new(AtomicU64::new(0)), u64::MAX)).await;
 
     let report = loadgen::run(&Config {
         warmup: Duration::from_millis(300),
