@@ -67,16 +67,11 @@ async fn side_by_side(
     let a = Stack::start_with(a).await;
     let b = Stack::start_with(b).await;
     let before = (measure::cpu_times(&a), measure::cpu_times(&b));
-    let (load_a, load_b) = (
-        Config {
-            propagation,
-            ..measure::open_loop(&a, rate, duration, 0)
-        },
-        Config {
-            propagation,
-            ..measure::open_loop(&b, rate, duration, 0)
-        },
-    );
+    let load = |stack: &Stack| Config {
+        propagation,
+        ..measure::open_loop(stack, rate, duration, 0)
+    };
+    let (load_a, load_b) = (load(&a), load(&b));
     let (done_a, done_b) = tokio::join!(loadgen::run(&load_a), loadgen::run(&load_b));
     let (done_a, done_b) = (done_a?, done_b?);
     anyhow::ensure!(

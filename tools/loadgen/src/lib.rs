@@ -154,14 +154,15 @@ struct Recorder {
 
 impl Recorder {
     fn record(&mut self, outcome: Outcome) {
+        let warmup = outcome.due < self.measured_from;
         if let (Ok(200), Some(order_id)) = (&outcome.status, outcome.order_id) {
             self.accepted.push(Accepted {
                 order_id,
                 trace_id: outcome.trace_id.clone(),
-                warmup: outcome.due < self.measured_from,
+                warmup,
             });
         }
-        if outcome.due < self.measured_from {
+        if warmup {
             self.warmup += 1;
             return;
         }
