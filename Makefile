@@ -1,5 +1,5 @@
 # The suite's entry points. `make run` and `make test` are the two a new user needs.
-.PHONY: help build run smoke test lint fmt broker kafka prometheus clean flamegraphs check-manifests check-docs images print-image-prefix docker-build up down \
+.PHONY: help build run smoke test lint fmt broker kafka prometheus clean flamegraphs allocations check-manifests check-docs images print-image-prefix docker-build up down \
 	deploy undeploy checkout jaeger verify-trace install-jaeger install-otelcol observability-tools check-observability bench bench-micro soak cluster cluster-down
 
 CARGO ?= cargo
@@ -120,6 +120,10 @@ bench-micro: ## Criterion benchmarks of the telemetry and messaging crates, each
 flamegraphs: kafka ## perf flame graphs of a traced and an untraced eshop at the same load, into docs/flamegraphs/
 	$(CARGO) build --release --locked --workspace --bins
 	scripts/flamegraphs.sh
+
+allocations: kafka ## heaptrack: allocations per checkout of a traced and an untraced eshop at the same load, by part
+	$(CARGO) build --release --locked --workspace --bins
+	scripts/allocations.sh
 
 soak: kafka ## Faults under load, every order reconciled, then 10 min of memory; non-zero on loss, leftovers or growth
 	$(CARGO) build --release --locked --workspace --bins

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Where a traced eshop's CPU goes against an untraced one, from the folded stacks `make flamegraphs` leaves.
+"""Where a traced eshop's CPU (or its allocations) goes against an untraced one, from folded stacks.
 
-Usage (after `make flamegraphs`):
+Usage (after `make flamegraphs`, or with `make allocations`' heaptrack stacks):
     scripts/flame-shares.py target/flamegraphs/eshop-traced.folded target/flamegraphs/eshop-untraced.folded
+    scripts/flame-shares.py target/allocations/eshop-traced.folded target/allocations/eshop-untraced.folded
 
 Each line of a folded file is `frame;frame;...;frame weight` (inferno's
 format, root first). A stack on one of the SDK's export threads counts for
@@ -11,7 +12,9 @@ innermost frame that names one (malloc called by the OpenTelemetry SDK
 counts for the SDK, not for the allocator; a future polled inside an
 instrumented span counts for what it does, not for the span). Both files
 were sampled for the same seconds at the same load, so their totals
-compare as CPU.
+compare as CPU (heaptrack's stacks, weighted by calls, as allocations).
+heaptrack leaves Rust's legacy escapes in its frames (`..` for `::`,
+`$LT$` for `<`); they are undone before matching.
 """
 
 import re
@@ -37,6 +40,16 @@ COMPILED = [(name, re.compile(pattern)) for name, pattern in PARTS]
 EXPORT_REGEX = re.compile(EXPORT[1])
 
 
+LEGACY_ESCAPES = (("$LT$", "<"), ("$GT$", ">"), ("$u20$", " "), ("$RF$", "&"), ("$C$", ","), ("..", "::"))
+
+
+def readable(frame):
+    """A frame as perf prints it: heaptrack leaves the legacy mangling's escapes in."""
+    for escaped, plain in LEGACY_ESCAPES:
+        frame = frame.replace(escaped, plain)
+    return frame
+
+
 def innermost(frames):
     """The part of the innermost frame that names one."""
     for frame in reversed(frames):
@@ -59,7 +72,7 @@ def shares(path):
                 continue
             weight = int(float(weight))
             total += weight
-            frames = stack.split(";")
+            frames = [readable(frame) for frame in stack.split(";")]
             if any(EXPORT_REGEX.search(frame) for frame in frames):
                 parts[EXPORT[0]] += weight
                 continue
