@@ -16,12 +16,14 @@ use crate::{Config, StartError};
 /// A service eshop calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
-    Inventory,
-    Billing,
-    Delivery,
+    Inventory = 0,
+    Billing = 1,
+    Delivery = 2,
 }
 
 impl Service {
+    const ALL: [Self; 3] = [Self::Inventory, Self::Billing, Self::Delivery];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Inventory => "inventory",
@@ -61,13 +63,6 @@ impl Settle {
         match self {
             Self::Undo(service) => service,
             Self::Confirm => Service::Billing,
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Self::Undo(service) => service.undo_path(),
-            Self::Confirm => paths::CONFIRM_PAYMENT,
         }
     }
 }
@@ -121,9 +116,7 @@ fn detail(problem: &Option<Problem>) -> String {
 pub(crate) struct Downstream {
     client: ClientWithMiddleware,
     timeout: Duration,
-    inventory: String,
-    billing: String,
-    delivery: String,
+    endpoints: Endpoints,
 }
 
 impl Downstream {
@@ -131,9 +124,7 @@ impl Downstream {
         Ok(Self {
             client: telemetry::client::http_client(config.http_timeout)?,
             timeout: config.http_timeout,
-            inventory: config.inventory_url.clone(),
-            billing: config.billing_url.clone(),
-            delivery: config.delivery_url.clone(),
+            endpoints: Endpoints::new(config)?,
         })
     }
 
@@ -142,7 +133,7 @@ impl Downstream {
             order_id,
             items: items.clone(),
         };
-        self.post(Service::Inventory, paths::CREATE_ORDER, &body).await
+        self.post(Service::Inventory, &self.endpoints.reserve, &body).await
     }
 
     pub(crate) async fn charge(&self, order_id: Uuid, email: &Email, items: &OrderLines) -> Result<Payment, CallError> {
@@ -151,7 +142,7 @@ impl Downstream {
             email: email.clone(),
             items: items.clone(),
         };
-        self.post(Service::Billing, paths::PAYMENT, &body).await
+        self.post(Service::Billing, &self.endpoints.charge, &body).await
     }
 
     pub(crate) async fn arrange_delivery(
@@ -165,14 +156,15 @@ impl Downstream {
             email: email.clone(),
             items: items.clone(),
         };
-        self.post(Service::Delivery, paths::ARRANGE_DELIVERY, &body).await
+        self.post(Service::Delivery, &self.endpoints.arrange_delivery, &body)
+            .await
     }
 
     /// Settles the order (one attempt). The undo calls accept orders the
     /// service never saw; the confirmation refuses an order billing never
     /// charged (404) or refunded (409).
     pub(crate) async fn settle(&self, action: Settle, order_id: Uuid) -> Result<(), CallError> {
-        self.send(action.service(), action.path(), &OrderRef { order_id })
+        self.send(action.service(), self.endpoints.settle(action), &OrderRef { order_id })
             .await
             .map(drop)
     }
@@ -180,23 +172,23 @@ impl Downstream {
     async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         service: Service,
-        path: &str,
+        url: &reqwest::Url,
         body: &B,
     ) -> Result<R, CallError> {
-        let response = self.send(service, path, body).await?;
+        let response = self.send(service, url, body).await?;
         response
             .json()
             .await
             .map_err(|source| CallError::BadResponse { service, source })
     }
 
-    async fn send<B: Serialize>(&self, service: Service, path: &str, body: &B) -> Result<reqwest::Response, CallError> {
-        let base = match service {
-            Service::Inventory => &self.inventory,
-            Service::Billing => &self.billing,
-            Service::Delivery => &self.delivery,
-        };
-        let result = self.client.post(format!("{base}{path}")).json(body).send().await;
+    async fn send<B: Serialize>(
+        &self,
+        service: Service,
+        url: &reqwest::Url,
+        body: &B,
+    ) -> Result<reqwest::Response, CallError> {
+        let result = self.client.post(url.clone()).json(body).send().await;
         let response = match result {
             Ok(response) => response,
             Err(err) if is_timeout(&err) => {
@@ -232,5 +224,49 @@ fn is_timeout(err: &reqwest_middleware::Error) -> bool {
     match err {
         reqwest_middleware::Error::Reqwest(err) => err.is_timeout(),
         reqwest_middleware::Error::Middleware(_) => false,
+    }
+}
+
+/// Every URL eshop calls, parsed once at start: a string handed to reqwest is
+/// parsed again on every call (several allocations each), a parsed URL is cloned.
+#[derive(Debug)]
+struct Endpoints {
+    reserve: reqwest::Url,
+    charge: reqwest::Url,
+    arrange_delivery: reqwest::Url,
+    confirm: reqwest::Url,
+    /// The undo calls, in the order of [`Service::ALL`].
+    undo: [reqwest::Url; 3],
+}
+
+impl Endpoints {
+    fn new(config: &Config) -> Result<Self, StartError> {
+        let base = |service| match service {
+            Service::Inventory => &config.inventory_url,
+            Service::Billing => &config.billing_url,
+            Service::Delivery => &config.delivery_url,
+        };
+        let url = |service, path: &str| {
+            let url = format!("{}{path}", base(service));
+            reqwest::Url::parse(&url).map_err(|err| StartError::BadUrl {
+                url,
+                reason: err.to_string(),
+            })
+        };
+        let [inventory, billing, delivery] = Service::ALL.map(|service| url(service, service.undo_path()));
+        Ok(Self {
+            reserve: url(Service::Inventory, paths::CREATE_ORDER)?,
+            charge: url(Service::Billing, paths::PAYMENT)?,
+            arrange_delivery: url(Service::Delivery, paths::ARRANGE_DELIVERY)?,
+            confirm: url(Service::Billing, paths::CONFIRM_PAYMENT)?,
+            undo: [inventory?, billing?, delivery?],
+        })
+    }
+
+    fn settle(&self, action: Settle) -> &reqwest::Url {
+        match action {
+            Settle::Confirm => &self.confirm,
+            Settle::Undo(service) => &self.undo[service as usize],
+        }
     }
 }

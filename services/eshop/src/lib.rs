@@ -141,6 +141,8 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot create the Kafka producer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{url} is not a URL: {reason}")]
+    BadUrl { url: String, reason: String },
 }
 
 #[derive(Debug, Clone)]
