@@ -87,20 +87,23 @@ impl ReqwestOtelSpanBackend for ClientSpans {
     fn on_request_start(request: &Request, extensions: &mut Extensions) -> Span {
         let started = Instant::now();
         let span = client_span(request, extensions);
-        // Kept until the call ends, where the backend no longer sees the request.
+        // Kept until the call ends, where the backend no longer sees the
+        // request: on the span, whose extensions are allocated and kept with
+        // it, rather than in the request's, which would allocate a map per call.
         if crate::metrics::instruments().is_some() {
             let url = request.url();
-            extensions.insert(CallStarted {
+            let started = CallStarted {
                 at: started,
                 method: semconv::method(request.method()),
                 server_address: url.host_str().map(str::to_owned),
                 server_port: url.port_or_known_default().map(i64::from),
-            });
+            };
+            crate::with_registry_span(&span, |span| span.extensions_mut().insert(started));
         }
         span
     }
 
-    fn on_request_end(span: &Span, outcome: &reqwest_middleware::Result<Response>, extensions: &mut Extensions) {
+    fn on_request_end(span: &Span, outcome: &reqwest_middleware::Result<Response>, _extensions: &mut Extensions) {
         let status = outcome.as_ref().ok().map(Response::status);
         let protocol_version = outcome
             .as_ref()
@@ -122,7 +125,8 @@ impl ReqwestOtelSpanBackend for ClientSpans {
                 span.record("otel.status_description", tracing::field::display(err));
             }
         }
-        if let Some(started) = extensions.remove::<CallStarted>()
+        if let Some(started) =
+            crate::with_registry_span(span, |span| span.extensions_mut().remove::<CallStarted>()).flatten()
             && let Some(instruments) = crate::metrics::instruments()
         {
             let mut attributes = Vec::with_capacity(6);
