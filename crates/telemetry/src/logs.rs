@@ -8,15 +8,17 @@
 use std::fmt;
 
 use opentelemetry::trace::TraceContextExt as _;
-use tracing::{Event, Subscriber, field::Field};
+use serde::{Serialize, Serializer as _, ser::SerializeMap};
+use tracing::{Dispatch, Event, Subscriber, field::Field};
 use tracing_subscriber::{
+    Registry,
     field::RecordFields,
     fmt::{
         FmtContext, FormatEvent, FormatFields,
         format::{DefaultFields, Writer},
         time::{FormatTime as _, SystemTime},
     },
-    registry::LookupSpan,
+    registry::{LookupSpan, SpanRef},
 };
 
 use crate::hex::hex_into;
@@ -65,19 +67,20 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let span = event
-            .parent()
-            .and_then(|id| ctx.span(id))
-            .or_else(|| ctx.lookup_current());
-        let ids = span.as_ref().and_then(|span| trace_and_span_ids(&span.id()));
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let span = event_span(event, |span, dispatch| {
+            (span.name(), trace_and_span_ids(&span.id(), dispatch))
+        });
+        let (span, ids) = match span {
+            Some((name, ids)) => (Some(name), ids),
+            None => (None, None),
+        };
+        let timestamp = Timestamp::now()?;
         let metadata = event.metadata();
 
         match self.format {
             LogFormat::Text => {
-                write!(writer, "{timestamp} {:>5} ", metadata.level())?;
+                write!(writer, "{} {:>5} ", timestamp.as_str(), metadata.level())?;
                 if let Some(ids) = &ids {
                     write!(writer, "trace_id={} span_id={} ", ids.trace_id(), ids.span_id())?;
                 }
@@ -88,21 +91,87 @@ where
                 writeln!(writer)
             }
             LogFormat::Json => {
-                let mut line = serde_json::Map::new();
-                line.insert("timestamp".into(), timestamp.into());
-                line.insert("level".into(), metadata.level().as_str().into());
-                line.insert("target".into(), metadata.target().into());
-                event.record(&mut JsonFields(&mut line));
-                if let Some(span) = &span {
-                    line.insert("span".into(), span.name().into());
-                }
-                if let Some(ids) = ids {
-                    line.insert("trace_id".into(), ids.trace_id().into());
-                    line.insert("span_id".into(), ids.span_id().into());
-                }
-                writeln!(writer, "{}", serde_json::Value::Object(line))
+                // Streamed into the writer, not built as a `serde_json::Map`
+                // first: a map costs two allocations per member, on every line.
+                let mut line = serde_json::Serializer::new(FmtToIo(writer.by_ref()));
+                let mut members = line.serialize_map(None).map_err(|_| fmt::Error)?;
+                let written = (|| {
+                    members.serialize_entry("timestamp", timestamp.as_str())?;
+                    members.serialize_entry("level", metadata.level().as_str())?;
+                    members.serialize_entry("target", metadata.target())?;
+                    let mut fields = JsonFields {
+                        members: &mut members,
+                        failed: None,
+                    };
+                    event.record(&mut fields);
+                    if let Some(err) = fields.failed {
+                        return Err(err);
+                    }
+                    if let Some(span) = span {
+                        members.serialize_entry("span", span)?;
+                    }
+                    if let Some(ids) = &ids {
+                        members.serialize_entry("trace_id", ids.trace_id())?;
+                        members.serialize_entry("span_id", ids.span_id())?;
+                    }
+                    Ok::<_, serde_json::Error>(())
+                })();
+                written.and_then(|()| members.end()).map_err(|_| fmt::Error)?;
+                writeln!(writer)
             }
         }
+    }
+}
+
+/// The members every JSON line has; an event field of the same name is left
+/// out rather than written twice.
+const LINE_MEMBERS: [&str; 6] = ["timestamp", "level", "target", "span", "trace_id", "span_id"];
+
+/// A line's timestamp, formatted on the stack (RFC 3339 with microseconds is
+/// 27 bytes) rather than into a `String` per line.
+struct Timestamp {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl Timestamp {
+    fn now() -> Result<Self, fmt::Error> {
+        let mut timestamp = Self { bytes: [0; 40], len: 0 };
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        Ok(timestamp)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Timestamp {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len + text.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// serde_json writes to an `io::Write`, the fmt layer hands out a `fmt::Write`.
+/// serde_json only ever writes whole UTF-8 sequences (it cuts strings at the
+/// ASCII characters it escapes), so each piece is a `str`.
+struct FmtToIo<'w>(Writer<'w>);
+
+impl std::io::Write for FmtToIo<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+        self.0.write_str(text).map_err(std::io::Error::other)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -139,8 +208,29 @@ impl Ids {
     }
 }
 
-fn trace_and_span_ids(id: &tracing::span::Id) -> Option<Ids> {
-    let cx = tracing::dispatcher::get_default(|dispatch| tracing_opentelemetry::get_otel_context(id, dispatch))?;
+/// Calls `f` with the span `event` was emitted in: its explicit parent, or
+/// the current span. Looked up in the registry itself, not through a layer's
+/// context: the log layers' filters turn spans away (see
+/// `init::log_filter`), so their contexts do not see them.
+pub(crate) fn event_span<T>(event: &Event<'_>, f: impl FnOnce(&SpanRef<'_, Registry>, &Dispatch) -> T) -> Option<T> {
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch| {
+        let current;
+        let id = match event.parent() {
+            Some(id) => id,
+            None if event.is_contextual() => {
+                current = dispatch.current_span();
+                current.id()?
+            }
+            None => return None,
+        };
+        let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
+        f.take().map(|f| f(&span, dispatch))
+    })
+}
+
+fn trace_and_span_ids(id: &tracing::span::Id, dispatch: &Dispatch) -> Option<Ids> {
+    let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
     let span = cx.span();
     let span_context = span.span_context();
     if !span_context.is_valid() {
@@ -155,29 +245,53 @@ fn trace_and_span_ids(id: &tracing::span::Id) -> Option<Ids> {
     Some(ids)
 }
 
-/// Writes an event's fields as top-level JSON members, numbers and booleans kept as such.
-struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+/// Writes an event's fields as top-level JSON members, numbers and booleans
+/// kept as such; the first error stops the line.
+struct JsonFields<'a, M> {
+    members: &'a mut M,
+    failed: Option<serde_json::Error>,
+}
 
-impl tracing::field::Visit for JsonFields<'_> {
+impl<M: SerializeMap<Error = serde_json::Error>> JsonFields<'_, M> {
+    fn member(&mut self, field: &Field, value: &(impl Serialize + ?Sized)) {
+        if self.failed.is_some() || LINE_MEMBERS.contains(&field.name()) {
+            return;
+        }
+        if let Err(err) = self.members.serialize_entry(field.name(), value) {
+            self.failed = Some(err);
+        }
+    }
+}
+
+/// A value written as a JSON string through its `Display`, without a `String` in between.
+struct Displayed<T>(T);
+
+impl<T: fmt::Display> Serialize for Displayed<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<M: SerializeMap<Error = serde_json::Error>> tracing::field::Visit for JsonFields<'_, M> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
+        self.member(field, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
+        self.member(field, &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
+        self.member(field, &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        self.member(field, &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
+        self.member(field, &value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().into(), value.to_string().into());
+        self.member(field, &Displayed(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().into(), format!("{value:?}").into());
+        self.member(field, &Displayed(format_args!("{value:?}")));
     }
 }

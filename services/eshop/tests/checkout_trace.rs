@@ -276,6 +276,7 @@ async fn w3c_traceparent_is_continued_through_rest_and_kafka_into_notification()
     }
     assert_metrics(&stack).await;
     assert_logs_carry_their_span(&stack, &trace).await;
+    assert_stdout_lines_carry_their_span(&stack, &trace).await;
     let sent = stack.json(&stack.notification, "/sentEmails").await;
     let emails: Vec<_> = sent
         .as_array()
@@ -586,6 +587,51 @@ async fn assert_logs_carry_their_span(stack: &Stack, trace: &Trace) {
             .and_then(|placed| placed.attributes.get(eshop::attribute::ORDER_ID)),
         "one key for the order id: {billing:?}"
     );
+}
+
+/// The same on stdout: each service's JSON line about this request names the
+/// trace and one of that service's spans in it, as a user grepping a pod's log
+/// for a trace id would find it.
+async fn assert_stdout_lines_carry_their_span(stack: &Stack, trace: &Trace) {
+    let services = [
+        &stack.eshop,
+        &stack.inventory,
+        &stack.billing,
+        &stack.delivery,
+        &stack.notification,
+    ];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for process in services {
+        let line = loop {
+            let line = process
+                .logs()
+                .iter()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["trace_id"] == CALLER_TRACE_ID);
+            if let Some(line) = line {
+                break line;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} wrote no line with trace id {CALLER_TRACE_ID}:\n{}",
+                process.name,
+                process.logs().join("\n")
+            );
+            // The lines leave through a writer thread (`logs::writer`).
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let span = trace
+            .spans
+            .iter()
+            .find(|span| Some(span.span_id.as_str()) == line["span_id"].as_str());
+        assert_eq!(
+            span.map(|span| span.service.as_str()),
+            Some(process.name.as_str()),
+            "{line}:\n{}",
+            trace.render()
+        );
+        assert!(line["span"].is_string(), "{line}");
+    }
 }
 
 #[tokio::test]

@@ -65,8 +65,14 @@ impl LogFilter {
 }
 
 impl<S: Subscriber + for<'span> LookupSpan<'span>> Filter<S> for LogFilter {
+    // With Targets, the log layers see no span at all: they write events,
+    // and find an event's span in the registry itself (`logs::event_span`).
+    // The fmt layer would otherwise store an (empty) field string in every
+    // span and hear of every enter and exit. EnvFilter's span directives
+    // need the spans: its layers keep them.
     fn enabled(&self, metadata: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
         match self {
+            Self::Targets(_) if metadata.is_span() => false,
             Self::Targets(targets) => Filter::<S>::enabled(targets.as_ref(), metadata, cx),
             Self::Env(filter) => Filter::<S>::enabled(filter.as_ref(), metadata, cx),
         }
@@ -74,6 +80,7 @@ impl<S: Subscriber + for<'span> LookupSpan<'span>> Filter<S> for LogFilter {
 
     fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
         match self {
+            Self::Targets(_) if metadata.is_span() => Interest::never(),
             Self::Targets(targets) => Filter::<S>::callsite_enabled(targets.as_ref(), metadata),
             Self::Env(filter) => Filter::<S>::callsite_enabled(filter.as_ref(), metadata),
         }

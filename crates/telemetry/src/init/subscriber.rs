@@ -30,7 +30,14 @@ where
         serve_metrics,
     } = providers;
     let enabled = provider.is_some();
-    subscriber(provider.as_ref(), logger_provider.as_ref(), service_name, log_writer)?.try_init()?;
+    subscriber(
+        provider.as_ref(),
+        logger_provider.as_ref(),
+        service_name,
+        log_writer,
+        crate::logs::LogFormat::from_env(),
+    )?
+    .try_init()?;
 
     if let Some(provider) = &provider {
         opentelemetry::global::set_tracer_provider(provider.clone());
@@ -59,6 +66,7 @@ fn subscriber<W>(
     logger_provider: Option<&SdkLoggerProvider>,
     service_name: &str,
     log_writer: W,
+    log_format: crate::logs::LogFormat,
 ) -> Result<impl Subscriber + Send + Sync + 'static, TelemetryError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -67,7 +75,7 @@ where
         .with_ansi(false)
         .with_writer(log_writer)
         .fmt_fields(crate::logs::NoSpanFields)
-        .event_format(crate::logs::EventFormat::new(crate::logs::LogFormat::from_env()))
+        .event_format(crate::logs::EventFormat::new(log_format))
         .with_filter(AskEachTime(logs::filter()?));
     // Log records over OTLP: the same events as stdout, filtered alike.
     let otlp_log_layer = match logger_provider {
@@ -156,6 +164,58 @@ mod tests {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     use super::*;
+    use crate::logs::LogFormat;
+
+    /// Lines written by the stdout layer, for a test to read.
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("not poisoned").clone()).expect("UTF-8")
+        }
+    }
+
+    /// A JSON line is one object with the line's own members once each; an
+    /// event field of the same name does not replace or repeat them. (Which
+    /// span a line names is tested with the subscriber installed globally, as
+    /// services install it: tests/stdout_lines.rs and eshop's checkout trace.)
+    #[test]
+    fn a_json_line_keeps_its_own_members_once() {
+        let provider = SdkTracerProvider::builder().build();
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = subscriber(
+            Some(&provider),
+            None,
+            "log-test",
+            move || writer.clone(),
+            LogFormat::Json,
+        )
+        .expect("the layers");
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(order = 7, level = "not the level", note = ?"quoted \"debug\"", "inside");
+        });
+        let text = lines.text();
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).expect(&text);
+        assert_eq!(line["message"], "inside", "{text}");
+        assert_eq!(line["order"], 7, "{text}");
+        assert_eq!(line["note"], "\"quoted \\\"debug\\\"\"", "{text}");
+        assert_eq!(line["level"], "INFO", "{text}");
+        assert_eq!(text.matches("\"level\"").count(), 1, "{text}");
+        assert!(line["timestamp"].as_str().is_some_and(|at| at.ends_with('Z')), "{text}");
+    }
 
     /// An `enabled` check with nothing dispatched after it (what
     /// `event_enabled!` and tracing-log's `log_enabled!` do) must not cost
@@ -163,7 +223,8 @@ mod tests {
     #[test]
     fn a_span_after_a_bare_enabled_check_is_still_traced() {
         let provider = SdkTracerProvider::builder().build();
-        let subscriber = subscriber(Some(&provider), None, "filter-test", std::io::sink).expect("the layers");
+        let subscriber =
+            subscriber(Some(&provider), None, "filter-test", std::io::sink, LogFormat::Text).expect("the layers");
         tracing::subscriber::with_default(subscriber, || {
             for _ in 0..3 {
                 let _ = tracing::event_enabled!(tracing::Level::INFO);

@@ -51,9 +51,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let cx = ctx.event_span(event).and_then(|span| {
-            tracing::dispatcher::get_default(|dispatch| tracing_opentelemetry::get_otel_context(&span.id(), dispatch))
-        });
+        let cx = super::event_span(event, |span, dispatch| {
+            tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+        })
+        .flatten();
         let _attached = cx.map(opentelemetry::Context::attach);
         if event.metadata().fields().field(LOG_TARGET_FIELD).is_some() {
             self.emit_bridged(event);
