@@ -17,9 +17,9 @@
 //! (callgrind, docs/benchmarks.md). Wrapped, the SDK sees one processor and
 //! moves the data straight to the batch queue.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use opentelemetry::{Context, KeyValue, baggage::BaggageExt as _, trace::Span as _};
+use opentelemetry::{Context, Key, KeyValue, baggage::BaggageExt as _, trace::Span as _};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -35,14 +35,19 @@ pub const DEFAULT_BAGGAGE_SPAN_ATTRIBUTES: &str = "synthetic_request";
 /// hands the span to `inner` (the batch processor) at both ends.
 #[derive(Debug)]
 pub struct BaggageSpanProcessor<P> {
-    keys: Vec<String>,
+    /// Shared, not owned: each span's attribute key is then a reference
+    /// count, not a copy of the string.
+    keys: Vec<Key>,
     inner: P,
 }
 
 impl<P: SpanProcessor> BaggageSpanProcessor<P> {
     pub fn new(keys: impl IntoIterator<Item = impl Into<String>>, inner: P) -> Self {
         Self {
-            keys: keys.into_iter().map(Into::into).collect(),
+            keys: keys
+                .into_iter()
+                .map(|key| Key::from(Arc::<str>::from(key.into())))
+                .collect(),
             inner,
         }
     }
@@ -80,13 +85,13 @@ impl<P: SpanProcessor> SpanProcessor for BaggageSpanProcessor<P> {
     }
 }
 
-fn copy_baggage(keys: &[String], span: &mut Span, cx: &Context) {
+fn copy_baggage(keys: &[Key], span: &mut Span, cx: &Context) {
     let baggage = cx.baggage();
     if baggage.is_empty() {
         return;
     }
     for key in keys {
-        if let Some(value) = baggage.get(key) {
+        if let Some(value) = baggage.get(key.as_str()) {
             // The caller chose the value: capped like any header copied into a span.
             let value = value.as_str();
             let value = crate::untrusted::capped(value, crate::untrusted::MAX_COPIED_HEADER);
