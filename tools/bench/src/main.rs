@@ -55,6 +55,27 @@ async fn main() -> anyhow::Result<ExitCode> {
             bare_hop::child(endpoint, seconds).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some("bare-produce-consume") => {
+            let mut args = std::env::args().skip(2);
+            let (Some(bootstrap), Some(rate), Some(seconds)) = (
+                args.next(),
+                args.next().and_then(|n| n.parse().ok()),
+                args.next().and_then(|n| n.parse().ok()),
+            ) else {
+                anyhow::bail!("usage: bench bare-produce-consume <bootstrap servers> <records per second> <seconds>");
+            };
+            kafka_rtt::produce_consume_child(bootstrap, rate, seconds).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("kafka-cpu") => {
+            let rate: f64 = std::env::args()
+                .nth(2)
+                .and_then(|rate| rate.parse().ok())
+                .unwrap_or(1_000.0);
+            let cpu_us = kafka_rtt::produce_consume_cpu_us(rate, 10.0).await?;
+            println!("bare produce and consume, {rate}/s for 10 s: {cpu_us:.1} µs CPU per record");
+            Ok(ExitCode::SUCCESS)
+        }
         Some("hop-baseline") => {
             let hop = bare_hop::cpu_per_hop(12.0).await?;
             println!(
@@ -115,7 +136,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         _ => {
             eprintln!(
-                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench ab RATE SECONDS ROUNDS DIR_A[:K=V,..] DIR_B[:K=V,..] | bench kafka-round-trip [RATE] | bench idle-rss | bench hop-baseline"
+                "usage: bench bench | bench soak | bench soak-memory | bench micro-report   (or make bench / make soak / make bench-micro)\n       bench saturation [KEY=VALUE ...] | bench half-load RATE SECONDS [KEY=VALUE ...] | bench paired RATE SECONDS | bench ab RATE SECONDS ROUNDS DIR_A[:K=V,..] DIR_B[:K=V,..] | bench kafka-round-trip [RATE] | bench kafka-cpu [RATE] | bench idle-rss | bench hop-baseline"
             );
             Ok(ExitCode::from(2))
         }
