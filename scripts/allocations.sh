@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 rate="${1:-150}"
 short="${2:-20}"
 long="${3:-40}"
-release="$PWD/target/release"
+release="${RELEASE_DIR:-$PWD/target/release}"
 out=target/allocations
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -31,7 +31,7 @@ if ! command -v heaptrack >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get install -y --no-install-recommends heaptrack >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y --no-install-recommends heaptrack >&2; }
 fi
-heaptrack_lib="$(dirname "$(readlink -f "$(command -v heaptrack)")")/../lib/heaptrack"
+heaptrack_lib="$(cd "$(dirname "$(command -v heaptrack)")/../lib/heaptrack" && pwd -P)"
 [ -f "$heaptrack_lib/libheaptrack_preload.so" ] || { echo "allocations: no $heaptrack_lib/libheaptrack_preload.so" >&2; exit 1; }
 
 # The bench finds the services beside its own executable: a copy of it, the
