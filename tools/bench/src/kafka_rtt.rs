@@ -38,22 +38,31 @@ fn settings(consumer_overrides: &str) -> KafkaSettings {
     }
 }
 
+/// eshop's producer and the kafka-consumer's consumer (with the tests'
+/// session), the consumer subscribed to the suite's topic.
+fn clients(bootstrap_servers: &str) -> anyhow::Result<(FutureProducer, StreamConsumer)> {
+    let producer: FutureProducer = KafkaSettings {
+        bootstrap_servers: bootstrap_servers.to_owned(),
+        ..settings("")
+    }
+    .producer_config(ACK_TIMEOUT_MS)
+    .create()?;
+    let consumer: StreamConsumer = KafkaSettings {
+        bootstrap_servers: bootstrap_servers.to_owned(),
+        ..settings(TEST_CONSUMER_CONFIG)
+    }
+    .consumer_config()
+    .create()?;
+    consumer.subscribe(&[TOPIC])?;
+    Ok((producer, consumer))
+}
+
 /// Milliseconds from send to receipt for `count` records, one at a time, `gap`
 /// apart, while `background_rate` other records a second go to the same topic
 /// (the suite's record rate, so that the broker holds as much as it does under load).
 pub(crate) async fn round_trips(count: usize, gap: Duration, background_rate: f64) -> anyhow::Result<Vec<f64>> {
     let broker = Broker::start().await;
-    let producer_settings = KafkaSettings {
-        bootstrap_servers: broker.bootstrap_servers(),
-        ..settings("")
-    };
-    let consumer_settings = KafkaSettings {
-        bootstrap_servers: broker.bootstrap_servers(),
-        ..settings(TEST_CONSUMER_CONFIG)
-    };
-    let producer: FutureProducer = producer_settings.producer_config(ACK_TIMEOUT_MS).create()?;
-    let consumer: StreamConsumer = consumer_settings.consumer_config().create()?;
-    consumer.subscribe(&[TOPIC])?;
+    let (producer, consumer) = clients(&broker.bootstrap_servers())?;
 
     let background = (background_rate > 0.0).then(|| {
         let producer = producer.clone();
@@ -133,19 +142,7 @@ pub(crate) async fn produce_consume_cpu_us(rate: f64, seconds: f64) -> anyhow::R
 /// prints its CPU microseconds per record, from the first timed send to the
 /// last record consumed. One record first waits out the group join.
 pub(crate) async fn produce_consume_child(bootstrap_servers: String, rate: f64, seconds: f64) -> anyhow::Result<()> {
-    let producer: FutureProducer = KafkaSettings {
-        bootstrap_servers: bootstrap_servers.clone(),
-        ..settings("")
-    }
-    .producer_config(ACK_TIMEOUT_MS)
-    .create()?;
-    let consumer: StreamConsumer = KafkaSettings {
-        bootstrap_servers,
-        ..settings(TEST_CONSUMER_CONFIG)
-    }
-    .consumer_config()
-    .create()?;
-    consumer.subscribe(&[TOPIC])?;
+    let (producer, consumer) = clients(&bootstrap_servers)?;
     let send = |producer: FutureProducer, key: String| async move {
         producer
             .send(
